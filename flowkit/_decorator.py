@@ -1,0 +1,111 @@
+"""The ``@stage`` decorator, bare and called, optionally registering into a pipeline."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any, ParamSpec, TypeVar, overload
+
+from flowkit._stage import ConditionalStage, FunctionStage, Hook, Stage
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def make_stage(
+    fn: Callable[..., Any], *, when: Callable[..., object] | None = None, **options: Any
+) -> Stage:
+    """A :class:`FunctionStage` of ``fn``, wrapped in a :class:`ConditionalStage` for ``when``."""
+    made = FunctionStage(fn, **options)
+    return made if when is None else ConditionalStage(made, when)
+
+
+class StageDecorator:
+    """``@stage`` and ``@stage(...)``; ``register`` receives every stage it makes."""
+
+    def __init__(self, register: Callable[[Stage], object] | None = None) -> None:
+        self._register = register
+
+    @overload
+    def __call__(self, fn: Callable[P, R], /) -> FunctionStage[P, R]: ...
+
+    @overload
+    def __call__(
+        self,
+        fn: None = None,
+        /,
+        *,
+        name: str | None = None,
+        depends_on: str | Iterable[str] = (),
+        retries: int = 0,
+        backoff: float = 0.0,
+        max_backoff: float = 60.0,
+        jitter: bool = False,
+        retry_on: type[BaseException] | tuple[type[BaseException], ...] = Exception,
+        timeout: float | None = None,
+        when: None = None,
+        on_success: Hook | None = None,
+        on_failure: Hook | None = None,
+        map_over: str | None = None,
+        tags: Iterable[str] = (),
+        cache: bool = False,
+        version: str | None = None,
+    ) -> Callable[[Callable[P, R]], FunctionStage[P, R]]: ...
+
+    @overload
+    def __call__(
+        self,
+        fn: None = None,
+        /,
+        *,
+        name: str | None = None,
+        depends_on: str | Iterable[str] = (),
+        retries: int = 0,
+        backoff: float = 0.0,
+        max_backoff: float = 60.0,
+        jitter: bool = False,
+        retry_on: type[BaseException] | tuple[type[BaseException], ...] = Exception,
+        timeout: float | None = None,
+        when: Callable[..., object],
+        on_success: Hook | None = None,
+        on_failure: Hook | None = None,
+        map_over: str | None = None,
+        tags: Iterable[str] = (),
+        cache: bool = False,
+        version: str | None = None,
+    ) -> Callable[[Callable[P, R]], ConditionalStage[P, R]]: ...
+
+    def __call__(
+        self,
+        fn: Callable[..., Any] | None = None,
+        /,
+        *,
+        when: Callable[..., object] | None = None,
+        **options: Any,
+    ) -> Any:
+        """Turn a function into a stage.
+
+        Args:
+            fn: The function, in the bare form ``@stage``.
+            when: A predicate; the stage is skipped when it returns false.
+            **options: ``name``, ``depends_on``, ``retries``, ``backoff``, ``max_backoff``,
+                ``jitter``, ``retry_on``, ``timeout``, ``on_success``, ``on_failure``,
+                ``map_over``, ``tags``, ``cache``, ``version``.
+
+        Returns:
+            A :class:`FunctionStage` (a :class:`ConditionalStage` with ``when=``), callable
+            like ``fn``; in the called form, a decorator that returns one.
+
+        Raises:
+            PipelineDefinitionError: The function or an option cannot make a valid stage.
+        """
+
+        def decorate(fn: Callable[..., Any]) -> Stage:
+            made = make_stage(fn, when=when, **options)
+            if self._register is not None:
+                self._register(made)
+            return made
+
+        return decorate if fn is None else decorate(fn)
+
+
+stage = StageDecorator()

@@ -1,0 +1,238 @@
+"""Local drivers: where the attempts of a :class:`~flowkit._engine.Run` execute.
+
+``sequential`` runs everything in the calling thread. ``threads`` lets worker threads drive
+the run themselves: a worker that finishes a stage continues with one stage that became
+ready and hands the others to idle workers, so a chain costs no thread switch per stage.
+The calling thread only waits, releases delayed retries and handles Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import heapq
+import os
+import threading
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from flowkit import _events as ev
+from flowkit._calls import call_sync
+from flowkit._engine import FAILED, Plan, Run, monotonic
+from flowkit._graph import compile_graph
+from flowkit._stage import ParallelStage, Stage
+
+INTERRUPT_GRACE_S = 1.0
+
+
+def default_workers() -> int:
+    """``min(32, cpu + 4)``, like :class:`concurrent.futures.ThreadPoolExecutor`."""
+    return min(32, (os.cpu_count() or 1) + 4)
+
+
+def run_sequential(run: Run) -> None:
+    """Run every attempt in the calling thread, in plan order."""
+    ready = deque(run.initial())
+    timers: list[tuple[float, int]] = []
+    advance, record = run.advance, run.record
+    try:
+        while not run.stopping:
+            if ready:
+                k = ready.popleft()
+                outcome = advance(k)
+                if outcome.__class__ is float:
+                    heapq.heappush(timers, (monotonic() + outcome, k))
+                else:
+                    ready.extend(record(k, outcome))  # type: ignore[arg-type]
+            elif timers:
+                due, k = heapq.heappop(timers)
+                time.sleep(max(0.0, due - monotonic()))
+                ready.append(k)
+            else:
+                return
+    except KeyboardInterrupt:
+        run.interrupted = run.stopping = True
+
+
+class _Threads:
+    """Shared state of one threaded run; everything below is guarded by ``lock``."""
+
+    def __init__(self, run: Run, max_workers: int) -> None:
+        self.run = run
+        self.max_workers = max_workers
+        self.lock = threading.Lock()
+        self.work = threading.Condition(self.lock)  # workers wait here for ready stages
+        self.main = threading.Condition(self.lock)  # the calling thread waits here
+        self.ready: deque[int] = deque()
+        self.timers: list[tuple[float, int]] = []
+        self.running = 0
+        self.idle = 0
+        self.threads = 0
+        self.closed = False
+
+    def drive(self) -> None:
+        run = self.run
+        with self.lock:
+            try:
+                self.ready.extend(run.initial())
+                self._wake(len(self.ready))
+                while not self._over():
+                    wait = self.timers[0][0] - monotonic() if self.timers else None
+                    if wait is None or wait > 0:
+                        self.main.wait(wait)
+                    self._release_due()
+            except KeyboardInterrupt:
+                run.interrupted = run.stopping = True
+                deadline = monotonic() + INTERRUPT_GRACE_S
+                while self.running and (left := deadline - monotonic()) > 0:
+                    self.main.wait(left)
+            finally:
+                self.closed = True
+                self.work.notify_all()
+
+    def _over(self) -> bool:
+        return self.run.remaining == 0 or (self.run.stopping and self.running == 0)
+
+    def _release_due(self) -> None:
+        now, released = monotonic(), 0
+        while self.timers and self.timers[0][0] <= now and not self.run.stopping:
+            self.ready.append(heapq.heappop(self.timers)[1])
+            released += 1
+        self._wake(released)
+
+    def _wake(self, count: int) -> None:
+        notify = min(count, self.idle)
+        if notify:
+            self.idle -= notify
+            self.work.notify(notify)
+        for _ in range(min(count - notify, self.max_workers - self.threads)):
+            self.threads += 1
+            threading.Thread(target=self._worker, name="flowkit-worker", daemon=True).start()
+
+    def _next(self) -> int | None:
+        """Wait for a ready stage (lock held); None when the run is over."""
+        while not self.closed:
+            if self.ready and not self.run.stopping:
+                self.running += 1
+                return self.ready.popleft()
+            self.idle += 1
+            self.work.wait()
+        return None
+
+    def _worker(self) -> None:
+        run, lock = self.run, self.lock
+        with lock:
+            k = self._next()
+        while k is not None:
+            outcome = run.advance(k)
+            with lock:
+                self.running -= 1
+                if outcome.__class__ is float:
+                    heapq.heappush(self.timers, (monotonic() + outcome, k))
+                    self.main.notify()
+                    ready: list[int] = []
+                else:
+                    ready = run.record(k, outcome)  # type: ignore[arg-type]
+                    if self._over():
+                        self.main.notify()
+                if ready and not run.stopping and not self.closed:
+                    k = ready[0]
+                    self.running += 1
+                    if len(ready) > 1:
+                        self.ready.extend(ready[1:])
+                        self._wake(len(ready) - 1)
+                else:
+                    self.ready.extend(ready)
+                    k = self._next()
+
+
+def run_threads(run: Run, max_workers: int) -> None:
+    """Run the attempts on up to ``max_workers`` worker threads."""
+    _Threads(run, max_workers).drive()
+
+
+def local_call(run: Run, k: int, stage: Stage, kwargs: dict[str, Any], name: str) -> Any:
+    """Call stage ``k`` once in this process: plain, fan-out or parallel group."""
+    if stage.map_over is not None:
+        return _map(run, k, stage, kwargs, name)
+    if isinstance(stage, ParallelStage):
+        return _group(run, k, stage, kwargs)
+    return call_sync(stage, kwargs, name)
+
+
+def _map(run: Run, k: int, stage: Stage, kwargs: dict[str, Any], name: str) -> list[Any]:
+    """Call ``stage`` once per item of its ``map_over`` argument, each with its own retries
+    and timeout; the output is the list of results in input order."""
+    param = stage.map_over
+    assert param is not None
+    items = list(kwargs[param])
+    attempts = [0] * len(items)
+
+    def one(index: int) -> Any:
+        item_kwargs = {**kwargs, param: items[index]}
+        while True:
+            attempts[index] += 1
+            try:
+                return call_sync(stage, item_kwargs, name)
+            except Exception as error:
+                attempt = attempts[index]
+                if not stage.retry.should_retry(attempt, error) or run.stopping:
+                    raise
+                delay = stage.retry.delay(attempt)
+                run.events.emit(
+                    ev.STAGE_RETRYING,
+                    stage=name,
+                    status="running",
+                    attempt=attempt,
+                    item=index,
+                    delay_s=delay,
+                    **ev.error_fields(error),
+                )
+                time.sleep(delay)
+
+    workers = min(run.max_workers, len(items))
+    try:
+        if workers <= 1:
+            outcomes = [_outcome(one, i) for i in range(len(items))]
+        else:
+            with ThreadPoolExecutor(workers, thread_name_prefix=f"flowkit-{name}") as pool:
+                outcomes = list(pool.map(lambda i: _outcome(one, i), range(len(items))))
+    finally:
+        run.attempts[k] = max(attempts, default=1)
+    for index, (ok, value) in enumerate(outcomes):
+        if not ok:
+            message = f"map_over item {index} of stage {name!r} failed"
+            value.add_note(message)
+            if value.args and isinstance(value.args[0], str):
+                value.args = (f"item {index}: {value.args[0]}", *value.args[1:])
+            raise value
+    return [value for _, value in outcomes]
+
+
+def _outcome(fn: Any, index: int) -> tuple[bool, Any]:
+    try:
+        return True, fn(index)
+    except Exception as error:
+        return False, error
+
+
+def _group(run: Run, k: int, stage: ParallelStage, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Run a parallel group's children as a nested run on their own worker threads."""
+    graph = compile_graph({child.name: child for child in stage.stages})
+    child_run = Run(
+        Plan(graph, list(graph.order), ()),
+        kwargs,
+        name=run.name,
+        fail_fast=False,
+        call=local_call,
+        run_id=run.run_id,
+        events=run.events,
+        max_workers=run.max_workers,
+    )
+    run_threads(child_run, stage.max_workers or run.max_workers)
+    result = child_run.finish()
+    run.children[k] = result.stages
+    for child in result.stages.values():
+        if child.status is FAILED and child.error is not None:
+            raise child.error
+    return result.outputs

@@ -1,0 +1,359 @@
+"""The state machine of one run, shared by every driver.
+
+A driver (``flowkit._drivers``) decides *where* attempts run; this module decides *what*
+happens: arguments and skip propagation, conditions, attempts and retries, statuses, hooks
+and events. Stages are addressed by their index in the run's plan.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Collection, Mapping
+from typing import Any
+
+from flowkit import _events as ev
+from flowkit._context import StageContext
+from flowkit._graph import Graph
+from flowkit._results import (
+    NO_CHILDREN,
+    PipelineResult,
+    PipelineStatus,
+    StageResult,
+    StageStatus,
+)
+from flowkit._retry import NO_RETRY
+from flowkit._stage import CONTEXT, ParallelStage, Stage
+
+PENDING, RUNNING = StageStatus.PENDING, StageStatus.RUNNING
+SUCCESS, FAILED = StageStatus.SUCCESS, StageStatus.FAILED
+SKIPPED, CANCELLED = StageStatus.SKIPPED, StageStatus.CANCELLED
+
+monotonic = time.monotonic
+
+
+class Plan:
+    """The stages one run considers, as index-addressed arrays (built once, reused)."""
+
+    __slots__ = (
+        "args",
+        "dependents",
+        "deps",
+        "index",
+        "input_params",
+        "names",
+        "order_only",
+        "overridden",
+        "retries",
+        "stages",
+        "wants_context",
+    )
+
+    def __init__(self, graph: Graph, names: list[str], overridden: Collection[str]) -> None:
+        index = {name: k for k, name in enumerate(names)}
+        self.names = names
+        self.index = index
+        self.overridden = frozenset(index[name] for name in overridden if name in index)
+        self.stages: list[Stage] = [graph.stages[name] for name in names]
+        # A fan-out stage retries each item and a group each child, never the whole stage.
+        self.retries = [
+            NO_RETRY if s.map_over is not None or isinstance(s, ParallelStage) else s.retry
+            for s in self.stages
+        ]
+        self.deps: list[tuple[int, ...]] = []
+        self.args: list[tuple[tuple[str, int], ...]] = []
+        self.order_only: list[tuple[int, ...]] = []
+        self.input_params: list[tuple[str, ...]] = []
+        self.wants_context: list[bool] = []
+        for k, stage in enumerate(self.stages):
+            params = stage.parameters
+            deps = (
+                ()
+                if k in self.overridden
+                else tuple(index[d] for d in graph.dependencies[names[k]])
+            )
+            self.deps.append(deps)
+            self.args.append(
+                tuple((p, index[p]) for p in params if p in index and index[p] in deps)
+            )
+            self.order_only.append(tuple(j for j in deps if names[j] not in params))
+            self.input_params.append(
+                tuple(p for p in params if p not in graph.stages and p != CONTEXT)
+            )
+            self.wants_context.append(CONTEXT in params)
+        dependents: list[list[int]] = [[] for _ in names]
+        for k, deps in enumerate(self.deps):
+            for j in deps:
+                dependents[j].append(k)
+        self.dependents = [tuple(d) for d in dependents]
+
+
+Caller = Callable[["Run", int, Stage, dict[str, Any], str], Any]
+
+
+class Run:
+    """The state of one run. ``advance`` and ``record`` are the two steps a driver takes for
+    each stage; ``record`` must be called under the driver's lock when it has threads."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        inputs: Mapping[str, Any],
+        *,
+        name: str,
+        fail_fast: bool,
+        call: Caller,
+        overrides: Mapping[str, Any] | None = None,
+        run_id: str | None = None,
+        events: ev.Events | None = None,
+        max_workers: int = 1,
+    ) -> None:
+        self.plan = plan
+        self.name = name
+        self.fail_fast = fail_fast
+        self.call = call
+        self.max_workers = max_workers
+        self.run_id = run_id or uuid.uuid4().hex
+        self.events = events or ev.Events(self.run_id, name)
+        self.nested = events is not None  # a parallel group's children: no pipeline events
+        self.inputs = inputs
+        n = len(plan.names)
+        self.status: list[StageStatus] = [PENDING] * n
+        self.outputs: list[Any] = [None] * n
+        self.results: list[StageResult | None] = [None] * n
+        self.attempts = [0] * n
+        self.first_start = [0.0] * n
+        self.children: dict[int, Mapping[str, StageResult]] = {}
+        self.waiting = [len(deps) for deps in plan.deps]
+        self.remaining = n
+        self.stopping = False
+        self.interrupted = False
+        self.finished = False
+        self.base_kwargs = [
+            {p: inputs[p] for p in params if p in inputs} for params in plan.input_params
+        ]
+        self.wall0, self.mono0 = time.time(), monotonic()
+        overrides = overrides or {}
+        for k in plan.overridden:
+            self.record(k, StageResult(plan.names[k], SUCCESS, overrides[plan.names[k]]))
+
+    # -- the driver's steps ------------------------------------------------------------
+
+    def initial(self) -> list[int]:
+        """The stages that can start at once."""
+        return [k for k, w in enumerate(self.waiting) if w == 0 and self.status[k] is PENDING]
+
+    def advance(self, k: int) -> StageResult | float:
+        """Run stage ``k`` from its next attempt until it ends (its final result, hooks run,
+        event emitted) or must wait for a retry (the delay in seconds)."""
+        stage = self.plan.stages[k]
+        kwargs = self._arguments(k, stage)
+        if kwargs.__class__ is not dict:
+            return kwargs  # type: ignore[return-value]
+        name = self.plan.names[k]
+        events = self.events
+        retry = self.plan.retries[k]
+        while True:
+            attempt = self.attempts[k] = self.attempts[k] + 1
+            start = monotonic()
+            if attempt == 1:
+                self.first_start[k] = start
+            try:
+                if not stage.should_run(kwargs):
+                    return self.conclude(k, SKIPPED, reason="condition is false")
+                self.status[k] = RUNNING
+                if events.info:
+                    events.emit(ev.STAGE_STARTED, stage=name, status="running", attempt=attempt)
+                if self.plan.wants_context[k]:
+                    kwargs[CONTEXT] = self._context(k, kwargs, attempt)
+                output = self.call(self, k, stage, kwargs, name)
+            except Exception as error:
+                if not (retry.should_retry(attempt, error) and not self.stopping):
+                    return self.conclude(k, FAILED, error=error)
+                delay = retry.delay(attempt)
+                events.emit(
+                    ev.STAGE_RETRYING,
+                    stage=name,
+                    status="running",
+                    attempt=attempt,
+                    delay_s=delay,
+                    duration_s=monotonic() - start,
+                    **ev.error_fields(error),
+                )
+                if delay > 0:
+                    return delay
+            else:
+                return self.conclude(k, SUCCESS, output)
+
+    def record(self, k: int, result: StageResult) -> list[int]:
+        """Store stage ``k``'s final result; return the stages that became ready."""
+        if self.results[k] is not None:
+            return []  # a stage abandoned at an interrupt finished late: its result is void
+        status = result.status
+        self.results[k] = result
+        self.status[k] = status
+        if status is SUCCESS:
+            self.outputs[k] = result.output
+        elif status is FAILED and self.fail_fast:
+            self.stopping = True
+        self.remaining -= 1
+        ready = []
+        waiting = self.waiting
+        for j in self.plan.dependents[k]:
+            waiting[j] -= 1
+            if waiting[j] == 0:
+                ready.append(j)
+        return ready
+
+    @property
+    def done(self) -> bool:
+        """True when nothing is left to run or wait for."""
+        return self.remaining == 0
+
+    def finish(self, running_too: bool = True) -> PipelineResult:
+        """Cancel every stage that did not end, emit the pipeline's event, return the result."""
+        reason = "interrupted" if self.interrupted else "fail-fast: another stage failed"
+        for k, stage_result in enumerate(self.results):
+            if stage_result is None and (running_too or self.status[k] is PENDING):
+                self.record(k, self.conclude(k, CANCELLED, reason=reason))
+        if self.interrupted:
+            status = PipelineStatus.CANCELLED
+        elif FAILED in self.status:
+            status = PipelineStatus.FAILED
+        else:
+            status = PipelineStatus.SUCCESS
+        self.finished = True
+        end = monotonic()
+        stages = {name: self.results[k] for k, name in enumerate(self.plan.names)}
+        result = PipelineResult(
+            self.run_id,
+            self.name,
+            status,
+            stages,  # type: ignore[arg-type]
+            self.wall0,
+            self._wall(end),
+            end - self.mono0,
+        )
+        if not self.nested:
+            self.events.emit(
+                f"pipeline.{'succeeded' if status is PipelineStatus.SUCCESS else status.value}",
+                status=status.value,
+                duration_s=result.duration,
+                succeeded=result.succeeded,
+                failed=result.failed,
+                skipped=result.skipped,
+                cancelled=result.cancelled,
+            )
+        return result
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _wall(self, mono: float) -> float:
+        return self.wall0 + (mono - self.mono0)
+
+    def _arguments(self, k: int, stage: Stage) -> dict[str, Any] | StageResult:
+        kwargs = self.base_kwargs[k].copy()
+        status, outputs, names = self.status, self.outputs, self.plan.names
+        for param, j in self.plan.args[k]:
+            dep_status = status[j]
+            if dep_status is SUCCESS:
+                kwargs[param] = outputs[j]
+            elif dep_status is SKIPPED:
+                if param not in stage.defaults:
+                    return self.conclude(k, SKIPPED, reason=f"dependency {names[j]!r} was skipped")
+            else:
+                return self.conclude(
+                    k, CANCELLED, reason=f"dependency {names[j]!r} {dep_status.value}"
+                )
+        for j in self.plan.order_only[k]:
+            if status[j] is FAILED or status[j] is CANCELLED:
+                return self.conclude(
+                    k, CANCELLED, reason=f"dependency {names[j]!r} {status[j].value}"
+                )
+        return kwargs
+
+    def _context(self, k: int, kwargs: dict[str, Any], attempt: int) -> StageContext:
+        data = dict(self.inputs)
+        data.update((param, self.outputs[j]) for param, j in self.plan.args[k] if param in kwargs)
+        for j in self.plan.order_only[k]:
+            if self.status[j] is SUCCESS:
+                data[self.plan.names[j]] = self.outputs[j]
+        return StageContext(
+            data,
+            run_id=self.run_id,
+            pipeline=self.name,
+            stage=self.plan.names[k],
+            attempt=attempt,
+            log_factory=self.events.stage_logger,
+        )
+
+    def conclude(
+        self,
+        k: int,
+        status: StageStatus,
+        output: Any = None,
+        *,
+        error: BaseException | None = None,
+        reason: str | None = None,
+    ) -> StageResult:
+        """Build stage ``k``'s final result, run its hook and emit its event."""
+        end = monotonic()
+        start = self.first_start[k]
+        attempts = self.attempts[k] if status is not SKIPPED else self.attempts[k] - 1
+        name = self.plan.names[k]
+        result = StageResult(
+            name,
+            status,
+            output,
+            error,
+            max(attempts, 0),
+            self._wall(start) if start else None,
+            self._wall(end) if start else None,
+            end - start if start else 0.0,
+            self.children.get(k, NO_CHILDREN),
+            reason if status is SKIPPED else None,
+        )
+        stage = self.plan.stages[k]
+        hook = (
+            stage.on_success
+            if status is SUCCESS
+            else stage.on_failure
+            if status is FAILED
+            else None
+        )
+        if hook is not None:
+            self._run_hook(hook, result)
+        events = self.events
+        if status is SUCCESS:
+            if events.info:
+                events.emit(
+                    ev.STAGE_SUCCEEDED,
+                    stage=name,
+                    status="success",
+                    attempt=result.attempts,
+                    duration_s=result.duration,
+                )
+        elif status is FAILED:
+            events.emit(
+                ev.STAGE_FAILED,
+                stage=name,
+                status="failed",
+                attempt=result.attempts,
+                duration_s=result.duration,
+                **ev.error_fields(error),  # type: ignore[arg-type]
+            )
+        else:
+            events.emit(f"stage.{status.value}", stage=name, status=status.value, reason=reason)
+        return result
+
+    def _run_hook(self, hook: Callable[[StageResult], object], result: StageResult) -> None:
+        try:
+            hook(result)
+        except Exception as error:
+            self.events.emit(
+                ev.STAGE_HOOK_FAILED,
+                stage=result.name,
+                status=result.status.value,
+                hook=getattr(hook, "__name__", repr(hook)),
+                **ev.error_fields(error),
+            )

@@ -1,0 +1,77 @@
+"""The one module that talks to structlog: event names, levels and the per-run emitter.
+
+Events carry names, statuses, timings and error types, never input or output values.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import structlog
+
+LOGGER_NAME = "flowkit"
+
+PIPELINE_STARTED = "pipeline.started"
+PIPELINE_SUCCEEDED = "pipeline.succeeded"
+PIPELINE_FAILED = "pipeline.failed"
+PIPELINE_CANCELLED = "pipeline.cancelled"
+STAGE_STARTED = "stage.started"
+STAGE_SUCCEEDED = "stage.succeeded"
+STAGE_FAILED = "stage.failed"
+STAGE_RETRYING = "stage.retrying"
+STAGE_SKIPPED = "stage.skipped"
+STAGE_CANCELLED = "stage.cancelled"
+STAGE_HOOK_FAILED = "stage.hook_failed"
+
+LEVELS = {
+    PIPELINE_STARTED: "info",
+    PIPELINE_SUCCEEDED: "info",
+    PIPELINE_FAILED: "error",
+    PIPELINE_CANCELLED: "warning",
+    STAGE_STARTED: "info",
+    STAGE_SUCCEEDED: "info",
+    STAGE_FAILED: "error",
+    STAGE_RETRYING: "warning",
+    STAGE_SKIPPED: "info",
+    STAGE_CANCELLED: "warning",
+    STAGE_HOOK_FAILED: "error",
+}
+EVENTS = tuple(LEVELS)
+
+
+def _is_enabled(log: Any, level: int) -> bool:
+    check = getattr(log, "is_enabled_for", None) or getattr(log, "isEnabledFor", None)
+    if check is None:
+        return True
+    try:
+        return bool(check(level))
+    except Exception:
+        return True
+
+
+def error_fields(error: BaseException) -> dict[str, str]:
+    """The error keys of an event: the type's name and the message."""
+    return {"error_type": type(error).__name__, "error": str(error)}
+
+
+class Events:
+    """Emits the events of one run through a logger bound to its run id and pipeline name.
+
+    ``info`` is False when info-level events are filtered out, so the engine can skip even
+    building their keyword arguments on the hot path.
+    """
+
+    __slots__ = ("info", "log")
+
+    def __init__(self, run_id: str, pipeline: str) -> None:
+        self.log: Any = structlog.get_logger(LOGGER_NAME).bind(run_id=run_id, pipeline=pipeline)
+        self.info = _is_enabled(self.log, logging.INFO)
+
+    def emit(self, event: str, **fields: Any) -> None:
+        """Emit ``event`` at its level with ``fields``."""
+        getattr(self.log, LEVELS[event])(event, **fields)
+
+    def stage_logger(self, stage: str) -> Any:
+        """A logger bound to run, pipeline and ``stage``, for user code."""
+        return self.log.bind(stage=stage)

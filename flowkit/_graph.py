@@ -1,0 +1,204 @@
+"""The pure DAG: dependency inference, validation and topological order. No I/O, no logging."""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Collection, Iterable, Mapping
+from typing import Any
+
+import attrs
+
+from flowkit._stage import CONTEXT, Stage
+from flowkit.errors import (
+    CycleError,
+    PipelineDefinitionError,
+    UnknownDependencyError,
+    did_you_mean,
+)
+
+
+@attrs.frozen
+class InputSpec:
+    """A pipeline input: a parameter that no stage produces."""
+
+    required: bool
+    default: Any
+    annotation: Any
+    stages: tuple[str, ...]
+
+
+@attrs.frozen
+class Graph:
+    """The validated DAG of a set of stages. All tuples of names follow registration order
+    unless named otherwise."""
+
+    stages: Mapping[str, Stage]
+    dependencies: Mapping[str, tuple[str, ...]]
+    dependents: Mapping[str, tuple[str, ...]]
+    order: tuple[str, ...]
+    inputs: Mapping[str, InputSpec]
+
+
+def compile_graph(stages: Mapping[str, Stage]) -> Graph:
+    """Infer and validate the DAG of ``stages`` (name -> stage, registration order).
+
+    Raises:
+        UnknownDependencyError: A ``depends_on`` names no stage.
+        CycleError: The stages depend on each other in a loop.
+        PipelineDefinitionError: A producer's return type cannot feed a consumer's parameter.
+    """
+    dependencies: dict[str, tuple[str, ...]] = {}
+    dependents: dict[str, list[str]] = {name: [] for name in stages}
+    takers: dict[str, list[Stage]] = {}
+    for name, stage in stages.items():
+        deps: dict[str, None] = {}
+        for param in stage.parameters:
+            if param in stages:
+                deps[param] = None
+            elif param != CONTEXT:
+                takers.setdefault(param, []).append(stage)
+        for dep in stage.depends_on:
+            if dep not in stages:
+                raise UnknownDependencyError(name, dep, stages)
+            deps[dep] = None
+        dependencies[name] = tuple(deps)
+        for dep in deps:
+            dependents[dep].append(name)
+    order = _topological_order(stages, dependencies, dependents)
+    _check_types(stages)
+    return Graph(
+        stages=stages,
+        dependencies=dependencies,
+        dependents={name: tuple(names) for name, names in dependents.items()},
+        order=order,
+        inputs={param: _input_spec(param, users) for param, users in takers.items()},
+    )
+
+
+def _input_spec(param: str, users: list[Stage]) -> InputSpec:
+    defaults = [s.defaults[param] for s in users if param in s.defaults]
+    annotation = next((s.annotations[param] for s in users if param in s.annotations), None)
+    return InputSpec(
+        required=len(defaults) < len(users),
+        default=defaults[0] if defaults else None,
+        annotation=annotation,
+        stages=tuple(s.name for s in users),
+    )
+
+
+def _topological_order(
+    stages: Mapping[str, Stage],
+    dependencies: Mapping[str, tuple[str, ...]],
+    dependents: Mapping[str, list[str]],
+) -> tuple[str, ...]:
+    """Kahn's algorithm; ties broken by registration order, so the order is deterministic."""
+    index = {name: i for i, name in enumerate(stages)}
+    names = list(stages)
+    waiting = {name: len(deps) for name, deps in dependencies.items()}
+    ready = [index[name] for name, count in waiting.items() if count == 0]
+    heapq.heapify(ready)
+    order: list[str] = []
+    while ready:
+        name = names[heapq.heappop(ready)]
+        order.append(name)
+        for dependent in dependents[name]:
+            waiting[dependent] -= 1
+            if waiting[dependent] == 0:
+                heapq.heappush(ready, index[dependent])
+    if len(order) < len(names):
+        raise CycleError(_find_cycle(names, dependencies, waiting))
+    return tuple(order)
+
+
+def _find_cycle(
+    names: list[str], dependencies: Mapping[str, tuple[str, ...]], waiting: Mapping[str, int]
+) -> list[str]:
+    """Return one real loop among the stages Kahn's algorithm could not order.
+
+    Each of them still has an unordered dependency, so walking from dependency to dependency
+    must come back to a stage already on the path.
+    """
+    left = {name for name, count in waiting.items() if count > 0}
+    path: list[str] = []
+    seen: dict[str, int] = {}
+    node = next(name for name in names if name in left)
+    while node not in seen:
+        seen[node] = len(path)
+        path.append(node)
+        node = next(dep for dep in dependencies[node] if dep in left)
+    loop = path[seen[node] :][::-1]  # walked against the data flow; turn it around
+    position = {name: i for i, name in enumerate(names)}
+    start = min(range(len(loop)), key=lambda i: position[loop[i]])
+    loop = loop[start:] + loop[:start]
+    return [*loop, loop[0]]
+
+
+def _resolve(annotation: Any, stage: Stage) -> type | None:
+    if isinstance(annotation, str):
+        namespace = getattr(getattr(stage, "fn", None), "__globals__", None)
+        if namespace is None:
+            return None
+        try:
+            annotation = eval(annotation, dict(namespace))
+        except Exception:
+            return None
+    return annotation if isinstance(annotation, type) and annotation is not Any else None
+
+
+_NUMERIC_WIDENING = {float: (int,), complex: (int, float)}
+
+
+def _check_types(stages: Mapping[str, Stage]) -> None:
+    """Where both sides are annotated with plain classes, the producer must fit the consumer."""
+    for consumer in stages.values():
+        for param in consumer.parameters:
+            producer = stages.get(param)
+            if producer is None or param == consumer.map_over:
+                continue
+            wanted = consumer.annotations.get(param)
+            produced = producer.annotations.get("return")
+            if wanted is None or produced is None:
+                continue
+            wanted_t, produced_t = _resolve(wanted, consumer), _resolve(produced, producer)
+            if wanted_t is None or produced_t is None or produced_t is type(None):
+                continue
+            if issubclass(produced_t, wanted_t) or produced_t in _NUMERIC_WIDENING.get(
+                wanted_t, ()
+            ):
+                continue
+            raise PipelineDefinitionError(
+                f"type mismatch: stage {producer.name!r} returns {produced_t.__qualname__} but "
+                f"stage {consumer.name!r} takes parameter {param!r} as {wanted_t.__qualname__}; "
+                "change one of the annotations or convert the value in a stage between them"
+            )
+
+
+def needed_stages(
+    graph: Graph, targets: Iterable[str] | None, overrides: Collection[str]
+) -> list[str]:
+    """The stages a run must consider, in graph order: ``targets`` (all stages when None) and
+    everything they need, not looking past overridden stages.
+
+    Raises:
+        PipelineDefinitionError: A target or override names no stage ("did you mean").
+    """
+    for kind, names in (("target", targets or ()), ("override", overrides)):
+        for name in names:
+            if name not in graph.stages:
+                raise PipelineDefinitionError(
+                    f"unknown {kind} {name!r}: not a stage of this pipeline"
+                    f"{did_you_mean(name, graph.stages)}"
+                )
+    if targets is None and not overrides:
+        return list(graph.order)
+    wanted = set(graph.stages) if targets is None else set(targets)
+    keep: set[str] = set()
+    stack = list(wanted)
+    while stack:
+        name = stack.pop()
+        if name in keep:
+            continue
+        keep.add(name)
+        if name not in overrides:
+            stack.extend(graph.dependencies[name])
+    return [name for name in graph.order if name in keep]

@@ -1,0 +1,306 @@
+"""``Pipeline``, the registry of stages, and the fluent ``PipelineBuilder``."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterable, Mapping
+from types import MappingProxyType, ModuleType
+from typing import Any
+
+from flowkit import _events as ev
+from flowkit._decorator import StageDecorator, make_stage
+from flowkit._drivers import default_workers
+from flowkit._engine import Plan, Run
+from flowkit._graph import Graph, InputSpec, compile_graph, needed_stages
+from flowkit._render import to_dot, to_mermaid
+from flowkit._results import PipelineResult
+from flowkit._stage import ConditionalStage, FunctionStage, ParallelStage, Stage
+from flowkit.errors import (
+    DuplicateStageError,
+    MissingInputError,
+    PipelineDefinitionError,
+    did_you_mean,
+)
+
+StageLike = Stage | Callable[..., Any]
+
+
+class Pipeline:
+    """A named set of stages whose dependencies come from their parameter names.
+
+    Args:
+        stages: Stages or plain callables (wrapped in :class:`FunctionStage`).
+        name: The pipeline's name, used in events and results.
+        fail_fast: Stop starting new stages after the first failure.
+        context: Default input values; ``run(inputs=...)`` overrides them.
+    """
+
+    def __init__(
+        self,
+        stages: Iterable[StageLike] = (),
+        *,
+        name: str = "pipeline",
+        fail_fast: bool = True,
+        context: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.name = name
+        self.fail_fast = fail_fast
+        self.context: dict[str, Any] = dict(context or {})
+        self._stages: dict[str, Stage] = {}
+        self._graph: Graph | None = None
+        self._plans: dict[tuple[tuple[str, ...], frozenset[str]], Plan] = {}
+        self.stage = StageDecorator(register=self.add)
+        """The :func:`flowkit.stage` decorator, also registering the stage here."""
+        for item in stages:
+            self.add(item)
+
+    @classmethod
+    def from_module(
+        cls, module_or_name: ModuleType | str, *, name: str | None = None, **options: Any
+    ) -> Pipeline:
+        """A pipeline of the stages defined in a module (not those it imports), in definition
+        order. The default name is the module's last dotted part."""
+        module = (
+            importlib.import_module(module_or_name)
+            if isinstance(module_or_name, str)
+            else module_or_name
+        )
+        found: dict[int, Stage] = {}
+        for value in list(vars(module).values()):
+            if isinstance(value, Stage) and _defined_in(value, module.__name__):
+                found.setdefault(id(value), value)
+        children = {
+            id(child) for s in found.values() if isinstance(s, ParallelStage) for child in s.stages
+        }
+        stages = [s for key, s in found.items() if key not in children]
+        return cls(stages, name=name or module.__name__.rpartition(".")[2], **options)
+
+    def add(self, stage: StageLike) -> Stage:
+        """Register a stage (a plain callable is wrapped in :class:`FunctionStage`).
+
+        Raises:
+            DuplicateStageError: A stage of that name is already registered.
+        """
+        made = stage if isinstance(stage, Stage) else FunctionStage(stage)
+        if made.name in self._stages:
+            raise DuplicateStageError(made.name)
+        self._stages[made.name] = made
+        self._graph = None
+        self._plans.clear()
+        return made
+
+    # -- the DAG ---------------------------------------------------------------------------
+
+    def _compiled(self) -> Graph:
+        if self._graph is None:
+            self._graph = compile_graph(dict(self._stages))
+        return self._graph
+
+    @property
+    def stages(self) -> Mapping[str, Stage]:
+        """Stages by name, in registration order."""
+        return MappingProxyType(self._stages)
+
+    @property
+    def inputs(self) -> Mapping[str, InputSpec]:
+        """Pipeline inputs by name: ``required``, ``default``, ``annotation``, ``stages``."""
+        return MappingProxyType(dict(self._compiled().inputs))
+
+    @property
+    def order(self) -> tuple[str, ...]:
+        """A topological order of the stage names; ties keep registration order."""
+        return self._compiled().order
+
+    def dependencies(self, name: str) -> tuple[str, ...]:
+        """The stages ``name`` depends on (data and ordering)."""
+        return self._compiled().dependencies[self._known(name)]
+
+    def dependents(self, name: str) -> tuple[str, ...]:
+        """The stages that depend on ``name``."""
+        return self._compiled().dependents[self._known(name)]
+
+    def _known(self, name: str) -> str:
+        if name not in self._stages:
+            raise KeyError(
+                f"{name!r} is not a stage of pipeline {self.name!r}"
+                f"{did_you_mean(name, self._stages)}"
+            )
+        return name
+
+    def validate(self, inputs: Mapping[str, Any] | None = None) -> None:
+        """Check the definition and, given ``inputs``, that every required input is there.
+
+        Raises:
+            PipelineDefinitionError: A cycle, unknown dependency or type mismatch.
+            MissingInputError: Required inputs are missing (only when ``inputs`` is given).
+        """
+        graph = self._compiled()
+        if inputs is not None:
+            self._check_inputs(graph, graph.order, {}, {**self.context, **inputs})
+
+    def _check_inputs(
+        self,
+        graph: Graph,
+        names: Iterable[str],
+        overrides: Mapping[str, Any],
+        inputs: Mapping[str, Any],
+    ) -> None:
+        missing: dict[str, list[str]] = {}
+        for name in names:
+            if name in overrides:
+                continue
+            stage = graph.stages[name]
+            for param in stage.parameters:
+                if param in graph.inputs and param not in inputs and param not in stage.defaults:
+                    missing.setdefault(param, []).append(name)
+        if missing:
+            raise MissingInputError(missing, graph.stages)
+
+    # -- running ---------------------------------------------------------------------------
+
+    def prepare(
+        self,
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        targets: Iterable[str] | None = None,
+        overrides: Mapping[str, Any] | None = None,
+        fail_fast: bool | None = None,
+        max_workers: int | None = None,
+        call: Any = None,
+    ) -> Run:
+        """Validate and set up a run without starting it (used by the drivers)."""
+        graph = self._compiled()
+        overrides = dict(overrides or {})
+        if isinstance(targets, str):
+            targets = (targets,)
+        names = needed_stages(graph, targets, overrides)
+        merged = {**self.context, **(inputs or {})}
+        self._check_inputs(graph, names, overrides, merged)
+        key = (tuple(names), frozenset(overrides))
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plans[key] = Plan(graph, names, overrides)
+        if max_workers is not None and max_workers < 1:
+            raise PipelineDefinitionError(f"max_workers must be >= 1, got {max_workers!r}")
+        from flowkit._drivers import local_call
+
+        return Run(
+            plan,
+            merged,
+            name=self.name,
+            fail_fast=self.fail_fast if fail_fast is None else fail_fast,
+            call=call or local_call,
+            overrides=overrides,
+            max_workers=max_workers or default_workers(),
+        )
+
+    def run(
+        self,
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        targets: Iterable[str] | None = None,
+        overrides: Mapping[str, Any] | None = None,
+        executor: Any = None,
+        max_workers: int | None = None,
+        fail_fast: bool | None = None,
+    ) -> PipelineResult:
+        """Run the pipeline and return its result (it does not raise when a stage fails;
+        see :meth:`PipelineResult.raise_on_failure`).
+
+        Args:
+            inputs: Input values by name (they override ``context``).
+            targets: Run only these stages and what they need.
+            overrides: Stage name -> value used instead of running that stage.
+            executor: ``"threads"`` (default), ``"sequential"``, ``"processes"``,
+                ``"async"``, or an executor object such as ``DaskExecutor``.
+            max_workers: Concurrency limit (default ``min(32, cpu + 4)``).
+            fail_fast: Override the pipeline's ``fail_fast``.
+
+        Raises:
+            PipelineDefinitionError: The definition, a target or an override is invalid.
+            MissingInputError: Required inputs are missing.
+        """
+        from flowkit.executors import execute
+
+        return execute(
+            self,
+            executor,
+            inputs=inputs,
+            targets=targets,
+            overrides=overrides,
+            max_workers=max_workers,
+            fail_fast=fail_fast,
+        )
+
+    def to_mermaid(self) -> str:
+        """The DAG as a Mermaid flowchart."""
+        return to_mermaid(self._compiled(), self.name)
+
+    def to_dot(self) -> str:
+        """The DAG as a Graphviz digraph."""
+        return to_dot(self._compiled(), self.name)
+
+    def __repr__(self) -> str:
+        return f"Pipeline(name={self.name!r}, stages={list(self._stages)!r})"
+
+
+def _defined_in(stage: Stage, module: str) -> bool:
+    if isinstance(stage, FunctionStage | ConditionalStage):
+        return getattr(stage, "__module__", None) == module
+    return True  # other stage objects carry no module; one bound in the module belongs to it
+
+
+def announce(run: Run) -> None:
+    """Emit ``pipeline.started`` for ``run``."""
+    run.events.emit(ev.PIPELINE_STARTED, status="running", stages=len(run.plan.names))
+
+
+class PipelineBuilder:
+    """Builds a :class:`Pipeline` step by step; every method but :meth:`build` returns the
+    builder."""
+
+    def __init__(self, name: str = "pipeline") -> None:
+        self._name = name
+        self._stages: list[Stage] = []
+        self._context: dict[str, Any] = {}
+        self._fail_fast = True
+
+    def stage(self, fn_or_stage: StageLike, **options: Any) -> PipelineBuilder:
+        """Add a stage; ``options`` are those of :func:`flowkit.stage` (``when=`` too)."""
+        if isinstance(fn_or_stage, Stage):
+            if options:
+                raise PipelineDefinitionError(
+                    f"stage {fn_or_stage.name!r} is already a Stage; options apply to functions"
+                )
+            self._stages.append(fn_or_stage)
+        else:
+            self._stages.append(make_stage(fn_or_stage, **options))
+        return self
+
+    def parallel(
+        self, name: str, *stages: StageLike, max_workers: int | None = None
+    ) -> PipelineBuilder:
+        """Add a :class:`ParallelStage` named ``name`` running ``stages`` concurrently."""
+        self._stages.append(ParallelStage(name, stages, max_workers=max_workers))
+        return self
+
+    def context(self, **inputs: Any) -> PipelineBuilder:
+        """Set default input values."""
+        self._context.update(inputs)
+        return self
+
+    def fail_fast(self, enabled: bool = True) -> PipelineBuilder:
+        """Stop starting new stages after the first failure (the default)."""
+        self._fail_fast = enabled
+        return self
+
+    def build(self) -> Pipeline:
+        """The pipeline.
+
+        Raises:
+            PipelineDefinitionError: Duplicate names (the DAG is checked when it runs or by
+                :meth:`Pipeline.validate`).
+        """
+        return Pipeline(
+            self._stages, name=self._name, fail_fast=self._fail_fast, context=self._context
+        )

@@ -1,0 +1,152 @@
+"""Statuses and the immutable results of a run."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
+import attrs
+
+from flowkit.errors import PipelineFailedError
+
+
+class StageStatus(enum.Enum):
+    """The state of one stage in one run."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCESS = "success"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    CANCELLED = "cancelled"
+
+    @property
+    def done(self) -> bool:
+        """True for the terminal statuses."""
+        return self not in (StageStatus.PENDING, StageStatus.RUNNING)
+
+
+class PipelineStatus(enum.Enum):
+    """The state of one pipeline run."""
+
+    CREATED = "created"
+    RUNNING = "running"
+    SUCCESS = "success"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+NO_CHILDREN: Mapping[str, StageResult] = MappingProxyType({})
+
+
+@attrs.frozen(repr=False)
+class StageResult:
+    """What happened to one stage in one run.
+
+    ``started_at``/``finished_at`` are Unix timestamps (seconds, ``None`` when the stage never
+    started); ``duration`` is measured with the monotonic clock. ``children`` holds the
+    results of a :class:`~flowkit.ParallelStage`'s children.
+    """
+
+    name: str
+    status: StageStatus
+    output: Any = None
+    error: BaseException | None = None
+    attempts: int = 0
+    started_at: float | None = None
+    finished_at: float | None = None
+    duration: float = 0.0
+    children: Mapping[str, StageResult] = NO_CHILDREN
+    skip_reason: str | None = None
+    cached: bool = False
+
+    def __repr__(self) -> str:
+        # Outputs may be large or secret: the repr shows their type, never their value.
+        error = f", error={type(self.error).__name__}" if self.error is not None else ""
+        return (
+            f"StageResult(name={self.name!r}, status={self.status.value}, "
+            f"attempts={self.attempts}, duration={self.duration:.6f}{error})"
+        )
+
+
+@attrs.frozen(repr=False)
+class PipelineResult:
+    """The outcome of one pipeline run: every stage's result, in pipeline order."""
+
+    run_id: str
+    name: str
+    status: PipelineStatus
+    stages: Mapping[str, StageResult]
+    started_at: float
+    finished_at: float
+    duration: float
+
+    def _count(self, status: StageStatus) -> int:
+        return sum(1 for r in self.stages.values() if r.status is status)
+
+    @property
+    def succeeded(self) -> int:
+        """Number of stages that succeeded."""
+        return self._count(StageStatus.SUCCESS)
+
+    @property
+    def failed(self) -> int:
+        """Number of stages that failed."""
+        return self._count(StageStatus.FAILED)
+
+    @property
+    def skipped(self) -> int:
+        """Number of stages that were skipped."""
+        return self._count(StageStatus.SKIPPED)
+
+    @property
+    def cancelled(self) -> int:
+        """Number of stages that were cancelled."""
+        return self._count(StageStatus.CANCELLED)
+
+    @property
+    def ok(self) -> bool:
+        """True when the pipeline succeeded."""
+        return self.status is PipelineStatus.SUCCESS
+
+    @property
+    def outputs(self) -> dict[str, Any]:
+        """The output of every successful stage, by name."""
+        return {
+            name: r.output for name, r in self.stages.items() if r.status is StageStatus.SUCCESS
+        }
+
+    def __getitem__(self, name: str) -> Any:
+        """Return the output of stage ``name``.
+
+        Raises:
+            KeyError: The stage is not in this run or has no output; the message says its
+                status.
+        """
+        result = self.stages.get(name)
+        if result is None:
+            raise KeyError(f"stage {name!r} is not part of this run")
+        if result.status is not StageStatus.SUCCESS:
+            raise KeyError(f"stage {name!r} has no output: its status is {result.status.value}")
+        return result.output
+
+    def raise_on_failure(self) -> None:
+        """Raise :class:`~flowkit.PipelineFailedError` unless the run succeeded.
+
+        The error is chained to the first failed stage's error (in pipeline order).
+        """
+        if self.ok:
+            return
+        cause = next(
+            (r.error for r in self.stages.values() if r.status is StageStatus.FAILED), None
+        )
+        raise PipelineFailedError(self) from cause
+
+    def __repr__(self) -> str:
+        return (
+            f"PipelineResult(name={self.name!r}, status={self.status.value}, "
+            f"succeeded={self.succeeded}, failed={self.failed}, skipped={self.skipped}, "
+            f"cancelled={self.cancelled}, duration={self.duration:.6f})"
+        )

@@ -1,0 +1,148 @@
+"""The flowkit error hierarchy.
+
+Every error subclasses :class:`FlowkitError` and the builtin it resembles, carries its data
+as attributes, and says what went wrong, where, and how to fix it.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from flowkit._results import PipelineResult
+
+__all__ = [
+    "CycleError",
+    "DuplicateStageError",
+    "FlowkitError",
+    "MissingInputError",
+    "PipelineDefinitionError",
+    "PipelineFailedError",
+    "StageTimeoutError",
+    "UnknownDependencyError",
+    "did_you_mean",
+]
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str:
+    """Return ``" (did you mean 'x'?)"`` for the closest candidate, or ``""``."""
+    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+class FlowkitError(Exception):
+    """The root of every error flowkit raises."""
+
+
+class PipelineDefinitionError(FlowkitError, ValueError):
+    """A stage or pipeline is defined in a way that cannot run."""
+
+
+class CycleError(PipelineDefinitionError):
+    """The stages depend on each other in a loop.
+
+    Attributes:
+        cycle: The stage names along the loop, following data flow, first name repeated last.
+    """
+
+    def __init__(self, cycle: Sequence[str]) -> None:
+        self.cycle = list(cycle)
+        super().__init__(
+            f"cycle: {' -> '.join(self.cycle)}; a stage cannot depend on its own output, "
+            "remove or rename one of these dependencies"
+        )
+
+
+class DuplicateStageError(PipelineDefinitionError):
+    """Two stages of one pipeline have the same name.
+
+    Attributes:
+        name: The name used twice.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(
+            f"duplicate stage name {name!r}: stage names must be unique within a pipeline; "
+            "pass name=... to @stage to rename one"
+        )
+
+
+class UnknownDependencyError(PipelineDefinitionError):
+    """A stage names a dependency that is not a stage of the pipeline.
+
+    Attributes:
+        stage: The stage that declares the dependency.
+        name: The unknown name.
+    """
+
+    def __init__(self, stage: str, name: str, known: Iterable[str] = ()) -> None:
+        self.stage = stage
+        self.name = name
+        super().__init__(
+            f"stage {stage!r} depends on {name!r}, which is not a stage of this pipeline"
+            f"{did_you_mean(name, known)}; fix the name in depends_on or add the stage"
+        )
+
+
+class MissingInputError(FlowkitError, ValueError):
+    """Required pipeline inputs were not given.
+
+    Attributes:
+        names: The missing input names, sorted.
+        needed_by: For each missing name, the stages that take it.
+    """
+
+    def __init__(self, needed_by: dict[str, list[str]], stage_names: Iterable[str] = ()) -> None:
+        self.names = sorted(needed_by)
+        self.needed_by = {name: list(needed_by[name]) for name in self.names}
+        stage_names = list(stage_names)
+        details = "; ".join(
+            f"{name!r} (needed by {', '.join(map(repr, self.needed_by[name]))})"
+            + did_you_mean(name, stage_names).replace(
+                "did you mean", "a misspelt stage? did you mean"
+            )
+            for name in self.names
+        )
+        super().__init__(
+            f"missing required input(s): {details}; pass them with run(inputs={{...}}), "
+            "the builder's .context(...) or `flowkit run -i NAME=VALUE`"
+        )
+
+
+class StageTimeoutError(FlowkitError, TimeoutError):
+    """An attempt of a stage ran longer than its timeout.
+
+    Attributes:
+        stage: The stage name.
+        timeout: The timeout in seconds.
+    """
+
+    def __init__(self, stage: str, timeout: float) -> None:
+        self.stage = stage
+        self.timeout = timeout
+        super().__init__(
+            f"stage {stage!r} timed out after {timeout:g}s; raise its timeout= or make it faster"
+        )
+
+    def __reduce__(self) -> tuple[type[StageTimeoutError], tuple[str, float]]:
+        return (type(self), (self.stage, self.timeout))
+
+
+class PipelineFailedError(FlowkitError, RuntimeError):
+    """A pipeline run did not succeed; raised by ``PipelineResult.raise_on_failure()``.
+
+    Attributes:
+        result: The :class:`~flowkit.PipelineResult` of the run.
+    """
+
+    def __init__(self, result: PipelineResult) -> None:
+        self.result = result
+        failed = [name for name, r in result.stages.items() if r.status.value == "failed"]
+        detail = f"failed stage(s): {', '.join(failed)}" if failed else "no stage failed"
+        super().__init__(
+            f"pipeline {result.name!r} {result.status.value} ({detail}); "
+            "see the chained error and result.stages for details"
+        )
