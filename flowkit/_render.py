@@ -29,7 +29,7 @@ def to_dot(graph: Graph, title: str) -> str:
     """A Graphviz ``digraph``: stages as boxes, inputs as dashed ellipses."""
     lines = [f'digraph "{title}" {{', "    rankdir=TB;", "    node [shape=box];"]
     lines.extend(
-        f'    "input:{name}" [label="{name}", shape=ellipse, style=dashed];' for name in graph.inputs
+        f'    "input:{n}" [label="{n}", shape=ellipse, style=dashed];' for n in graph.inputs
     )
     lines.extend(f'    "{name}";' for name in graph.order)
     for name, spec in graph.inputs.items():
