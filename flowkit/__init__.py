@@ -11,6 +11,7 @@ from flowkit._results import PipelineResult, PipelineStatus, StageResult, StageS
 from flowkit._retry import Retry
 from flowkit._stage import ConditionalStage, FunctionStage, ParallelStage, Stage
 from flowkit.errors import (
+    CacheError,
     CycleError,
     DuplicateStageError,
     FlowkitError,
@@ -27,6 +28,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
 __all__ = [
+    "CacheError",
     "ConditionalStage",
     "CycleError",
     "DuplicateStageError",

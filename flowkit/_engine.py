@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Collection, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from flowkit import _events as ev
 from flowkit._context import StageContext
@@ -30,6 +30,9 @@ SUCCESS, FAILED = StageStatus.SUCCESS, StageStatus.FAILED
 SKIPPED, CANCELLED = StageStatus.SKIPPED, StageStatus.CANCELLED
 
 monotonic = time.monotonic
+
+
+_CACHED = {"cached": True}
 
 
 class Plan:
@@ -91,6 +94,19 @@ class Plan:
 Caller = Callable[["Run", int, Stage, dict[str, Any], str], Any]
 
 
+class CacheBackend(Protocol):
+    """What the engine needs of a cache (``flowkit.Cache`` implements it)."""
+
+    def key(self, stage: Stage, kwargs: Mapping[str, Any]) -> str | None:
+        """The entry key of one call, or None when the arguments cannot be hashed."""
+
+    def load(self, key: str) -> tuple[bool, Any]:
+        """``(True, value)`` on a valid hit, ``(False, None)`` otherwise."""
+
+    def store(self, key: str, value: Any) -> None:
+        """Save ``value`` (never raises for a value that cannot be pickled)."""
+
+
 class Run:
     """The state of one run. ``advance`` and ``record`` are the two steps a driver takes for
     each stage; ``record`` must be called under the driver's lock when it has threads."""
@@ -107,12 +123,14 @@ class Run:
         run_id: str | None = None,
         events: ev.Events | None = None,
         max_workers: int = 1,
+        cache: CacheBackend | None = None,
     ) -> None:
         self.plan = plan
         self.name = name
         self.fail_fast = fail_fast
         self.call = call
         self.max_workers = max_workers
+        self.cache = cache
         self.run_id = run_id or uuid.uuid4().hex
         self.events = events or ev.Events(self.run_id, name)
         self.nested = events is not None  # a parallel group's children: no pipeline events
@@ -153,6 +171,7 @@ class Run:
         name = self.plan.names[k]
         events = self.events
         retry = self.plan.retries[k]
+        cache = self.cache if stage.cache and stage.map_over is None else None
         while True:
             attempt = self.attempts[k] = self.attempts[k] + 1
             start = monotonic()
@@ -161,11 +180,17 @@ class Run:
             try:
                 if not stage.should_run(kwargs):
                     return self.conclude(k, SKIPPED, reason="condition is false")
+                if self.plan.wants_context[k]:
+                    kwargs[CONTEXT] = self._context(k, kwargs, attempt)
+                key = cache.key(stage, kwargs) if cache is not None else None
+                if key is not None:
+                    hit, value = cache.load(key)  # type: ignore[union-attr]
+                    if hit:
+                        self.attempts[k] = 0
+                        return self.conclude(k, SUCCESS, value, cached=True)
                 self.status[k] = RUNNING
                 if events.info:
                     events.emit(ev.STAGE_STARTED, stage=name, status="running", attempt=attempt)
-                if self.plan.wants_context[k]:
-                    kwargs[CONTEXT] = self._context(k, kwargs, attempt)
                 output = self.call(self, k, stage, kwargs, name)
             except Exception as error:
                 if not (retry.should_retry(attempt, error) and not self.stopping):
@@ -183,6 +208,8 @@ class Run:
                 if delay > 0:
                     return delay
             else:
+                if key is not None:
+                    cache.store(key, output)  # type: ignore[union-attr]
                 return self.conclude(k, SUCCESS, output)
 
     def record(self, k: int, result: StageResult) -> list[int]:
@@ -295,6 +322,7 @@ class Run:
         *,
         error: BaseException | None = None,
         reason: str | None = None,
+        cached: bool = False,
     ) -> StageResult:
         """Build stage ``k``'s final result, run its hook and emit its event."""
         end = monotonic()
@@ -312,6 +340,7 @@ class Run:
             end - start if start else 0.0,
             self.children.get(k, NO_CHILDREN),
             reason if status is SKIPPED else None,
+            cached,
         )
         stage = self.plan.stages[k]
         hook = (
@@ -332,6 +361,7 @@ class Run:
                     status="success",
                     attempt=result.attempts,
                     duration_s=result.duration,
+                    **_CACHED if cached else {},
                 )
         elif status is FAILED:
             events.emit(

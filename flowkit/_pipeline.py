@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType, ModuleType
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 from flowkit import _events as ev
 from flowkit._decorator import StageDecorator, make_stage
 from flowkit._drivers import default_workers
-from flowkit._engine import Plan, Run
+from flowkit._engine import CacheBackend, Plan, Run
 from flowkit._graph import Graph, InputSpec, compile_graph, needed_stages
 from flowkit._render import to_dot, to_mermaid
 from flowkit._results import PipelineResult
@@ -167,6 +168,7 @@ class Pipeline:
         fail_fast: bool | None = None,
         max_workers: int | None = None,
         call: Any = None,
+        cache: Any = None,
     ) -> Run:
         """Validate and set up a run without starting it (used by the drivers)."""
         graph = self._compiled()
@@ -192,6 +194,7 @@ class Pipeline:
             call=call or local_call,
             overrides=overrides,
             max_workers=max_workers or default_workers(),
+            cache=_as_cache(cache),
         )
 
     def run(
@@ -203,6 +206,7 @@ class Pipeline:
         executor: Any = None,
         max_workers: int | None = None,
         fail_fast: bool | None = None,
+        cache: str | os.PathLike[str] | CacheBackend | None = None,
     ) -> PipelineResult:
         """Run the pipeline and return its result (it does not raise when a stage fails;
         see :meth:`PipelineResult.raise_on_failure`).
@@ -215,6 +219,8 @@ class Pipeline:
                 ``"async"``, or an executor object such as ``DaskExecutor``.
             max_workers: Concurrency limit (default ``min(32, cpu + 4)``).
             fail_fast: Override the pipeline's ``fail_fast``.
+            cache: A directory or :class:`flowkit.Cache`; stages marked ``cache=True`` are
+                then loaded from it when their code and arguments are unchanged.
 
         Raises:
             PipelineDefinitionError: The definition, a target or an override is invalid.
@@ -230,6 +236,7 @@ class Pipeline:
             overrides=overrides,
             max_workers=max_workers,
             fail_fast=fail_fast,
+            cache=cache,
         )
 
     def to_mermaid(self) -> str:
@@ -242,6 +249,14 @@ class Pipeline:
 
     def __repr__(self) -> str:
         return f"Pipeline(name={self.name!r}, stages={list(self._stages)!r})"
+
+
+def _as_cache(cache: Any) -> CacheBackend | None:
+    if cache is None or hasattr(cache, "load"):
+        return cache  # type: ignore[no-any-return]
+    from flowkit._cache import Cache
+
+    return Cache(cache)
 
 
 def _defined_in(stage: Stage, module: str) -> bool:

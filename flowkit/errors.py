@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from flowkit._results import PipelineResult
 
 __all__ = [
+    "CacheError",
     "CycleError",
     "DuplicateStageError",
     "FlowkitError",
@@ -146,3 +147,7 @@ class PipelineFailedError(FlowkitError, RuntimeError):
             f"pipeline {result.name!r} {result.status.value} ({detail}); "
             "see the chained error and result.stages for details"
         )
+
+
+class CacheError(FlowkitError, OSError):
+    """A cache directory cannot be used safely (e.g. it is writable by other users)."""

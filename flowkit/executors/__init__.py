@@ -31,6 +31,7 @@ def execute(
     overrides: Mapping[str, Any] | None,
     max_workers: int | None,
     fail_fast: bool | None,
+    cache: Any = None,
 ) -> PipelineResult:
     """Validate, run ``pipeline`` on ``executor`` and return its result."""
     from flowkit._pipeline import announce
@@ -47,6 +48,7 @@ def execute(
         overrides=overrides,
         fail_fast=fail_fast,
         max_workers=1 if name == "sequential" else max_workers,
+        cache=cache,
     )
     announce(run)
     if name == "sequential":
