@@ -168,12 +168,19 @@ def _map(run: Run, k: int, stage: Stage, kwargs: dict[str, Any], name: str) -> l
     items = list(kwargs[param])
     attempts = [0] * len(items)
 
+    cache = run.cache if stage.cache else None
+
     def one(index: int) -> Any:
         item_kwargs = {**kwargs, param: items[index]}
+        key = cache.key(stage, item_kwargs) if cache is not None else None
+        if key is not None:
+            hit, value = cache.load(key)  # type: ignore[union-attr]
+            if hit:
+                return value
         while True:
             attempts[index] += 1
             try:
-                return call_sync(stage, item_kwargs, name)
+                output = call_sync(stage, item_kwargs, name)
             except Exception as error:
                 attempt = attempts[index]
                 if not stage.retry.should_retry(attempt, error) or run.stopping:
@@ -189,6 +196,10 @@ def _map(run: Run, k: int, stage: Stage, kwargs: dict[str, Any], name: str) -> l
                     **ev.error_fields(error),
                 )
                 time.sleep(delay)
+            else:
+                if key is not None:
+                    cache.store(key, output)  # type: ignore[union-attr]
+                return output
 
     workers = min(run.max_workers, len(items))
     try:

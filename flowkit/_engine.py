@@ -142,6 +142,7 @@ class Run:
         self.attempts = [0] * n
         self.first_start = [0.0] * n
         self.children: dict[int, Mapping[str, StageResult]] = {}
+        self.cache_keys: dict[int, str] = {}
         self.waiting = [len(deps) for deps in plan.deps]
         self.remaining = n
         self.stopping = False
@@ -165,52 +166,76 @@ class Run:
         """Run stage ``k`` from its next attempt until it ends (its final result, hooks run,
         event emitted) or must wait for a retry (the delay in seconds)."""
         stage = self.plan.stages[k]
-        kwargs = self._arguments(k, stage)
+        kwargs = self.arguments(k, stage)
         if kwargs.__class__ is not dict:
             return kwargs  # type: ignore[return-value]
         name = self.plan.names[k]
-        events = self.events
-        retry = self.plan.retries[k]
-        cache = self.cache if stage.cache and stage.map_over is None else None
         while True:
-            attempt = self.attempts[k] = self.attempts[k] + 1
             start = monotonic()
-            if attempt == 1:
-                self.first_start[k] = start
             try:
-                if not stage.should_run(kwargs):
-                    return self.conclude(k, SKIPPED, reason="condition is false")
-                if self.plan.wants_context[k]:
-                    kwargs[CONTEXT] = self._context(k, kwargs, attempt)
-                key = cache.key(stage, kwargs) if cache is not None else None
-                if key is not None:
-                    hit, value = cache.load(key)  # type: ignore[union-attr]
-                    if hit:
-                        self.attempts[k] = 0
-                        return self.conclude(k, SUCCESS, value, cached=True)
-                self.status[k] = RUNNING
-                if events.info:
-                    events.emit(ev.STAGE_STARTED, stage=name, status="running", attempt=attempt)
+                final = self.begin(k, stage, kwargs)
+                if final is not None:
+                    return final
                 output = self.call(self, k, stage, kwargs, name)
             except Exception as error:
-                if not (retry.should_retry(attempt, error) and not self.stopping):
-                    return self.conclude(k, FAILED, error=error)
-                delay = retry.delay(attempt)
-                events.emit(
-                    ev.STAGE_RETRYING,
-                    stage=name,
-                    status="running",
-                    attempt=attempt,
-                    delay_s=delay,
-                    duration_s=monotonic() - start,
-                    **ev.error_fields(error),
-                )
-                if delay > 0:
-                    return delay
+                outcome = self.failed(k, error, start)
+                if outcome.__class__ is not float or outcome > 0:
+                    return outcome
             else:
-                if key is not None:
-                    cache.store(key, output)  # type: ignore[union-attr]
-                return self.conclude(k, SUCCESS, output)
+                return self.succeeded(k, output)
+
+    def begin(self, k: int, stage: Stage, kwargs: dict[str, Any]) -> StageResult | None:
+        """Start the next attempt of stage ``k``: evaluate its condition, add its context,
+        look it up in the cache, emit ``stage.started``. Returns the final result when the
+        stage ends here (condition false, cache hit), else None: call it now."""
+        attempt = self.attempts[k] = self.attempts[k] + 1
+        if attempt == 1:
+            self.first_start[k] = monotonic()
+        if not stage.should_run(kwargs):
+            return self.conclude(k, SKIPPED, reason="condition is false")
+        if self.plan.wants_context[k]:
+            kwargs[CONTEXT] = self._context(k, kwargs, attempt)
+        cache = self.cache
+        if cache is not None and stage.cache and stage.map_over is None:
+            key = cache.key(stage, kwargs)
+            if key is not None:
+                hit, value = cache.load(key)
+                if hit:
+                    self.attempts[k] = 0
+                    return self.conclude(k, SUCCESS, value, cached=True)
+                self.cache_keys[k] = key
+        self.status[k] = RUNNING
+        if self.events.info:
+            self.events.emit(
+                ev.STAGE_STARTED, stage=self.plan.names[k], status="running", attempt=attempt
+            )
+        return None
+
+    def failed(self, k: int, error: Exception, start: float) -> StageResult | float:
+        """An attempt of stage ``k`` raised: the final result, or the delay before a retry."""
+        attempt = self.attempts[k]
+        if self.stopping or not self.plan.retries[k].should_retry(attempt, error):
+            self.cache_keys.pop(k, None)
+            return self.conclude(k, FAILED, error=error)
+        delay = self.plan.retries[k].delay(attempt)
+        self.events.emit(
+            ev.STAGE_RETRYING,
+            stage=self.plan.names[k],
+            status="running",
+            attempt=attempt,
+            delay_s=delay,
+            duration_s=monotonic() - start,
+            **ev.error_fields(error),
+        )
+        return delay
+
+    def succeeded(self, k: int, output: Any) -> StageResult:
+        """An attempt of stage ``k`` returned ``output``: store it, return the final result."""
+        if self.cache_keys:
+            key = self.cache_keys.pop(k, None)
+            if key is not None:
+                self.cache.store(key, output)  # type: ignore[union-attr]
+        return self.conclude(k, SUCCESS, output)
 
     def record(self, k: int, result: StageResult) -> list[int]:
         """Store stage ``k``'s final result; return the stages that became ready."""
@@ -278,7 +303,7 @@ class Run:
     def _wall(self, mono: float) -> float:
         return self.wall0 + (mono - self.mono0)
 
-    def _arguments(self, k: int, stage: Stage) -> dict[str, Any] | StageResult:
+    def arguments(self, k: int, stage: Stage) -> dict[str, Any] | StageResult:
         kwargs = self.base_kwargs[k].copy()
         status, outputs, names = self.status, self.outputs, self.plan.names
         for param, j in self.plan.args[k]:
