@@ -23,7 +23,7 @@ def call_in_thread(fn: Callable[[], Any], name: str, timeout: float) -> Any:
     def target() -> None:
         try:
             outcome.append((True, fn()))
-        except BaseException as error:
+        except BaseException as error:  # noqa: BLE001 - handed to the waiting thread
             outcome.append((False, error))
         finally:
             done.set()

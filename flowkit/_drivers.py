@@ -156,7 +156,7 @@ def local_call(run: Run, k: int, stage: Stage, kwargs: dict[str, Any], name: str
     if stage.map_over is not None:
         return _map(run, k, stage, kwargs, name)
     if isinstance(stage, ParallelStage):
-        return _group(run, k, stage, kwargs)
+        return run_group(stage, kwargs, run)
     return call_sync(stage, kwargs, name)
 
 
@@ -164,7 +164,8 @@ def _map(run: Run, k: int, stage: Stage, kwargs: dict[str, Any], name: str) -> l
     """Call ``stage`` once per item of its ``map_over`` argument, each with its own retries
     and timeout; the output is the list of results in input order."""
     param = stage.map_over
-    assert param is not None
+    if param is None:  # only fan-out stages come here
+        raise TypeError(f"stage {name!r} has no map_over")
     items = list(kwargs[param])
     attempts = [0] * len(items)
 
@@ -212,37 +213,53 @@ def _map(run: Run, k: int, stage: Stage, kwargs: dict[str, Any], name: str) -> l
         run.attempts[k] = max(attempts, default=1)
     for index, (ok, value) in enumerate(outcomes):
         if not ok:
-            message = f"map_over item {index} of stage {name!r} failed"
-            value.add_note(message)
-            if value.args and isinstance(value.args[0], str):
-                value.args = (f"item {index}: {value.args[0]}", *value.args[1:])
-            raise value
+            raise fail_item(value, index, name)
     return [value for _, value in outcomes]
+
+
+def fail_item(error: BaseException, index: int, name: str) -> BaseException:
+    """Make the error of a failed ``map_over`` item name its index (type kept)."""
+    error.add_note(f"map_over item {index} of stage {name!r} failed")
+    if error.args and isinstance(error.args[0], str):
+        error.args = (f"item {index}: {error.args[0]}", *error.args[1:])
+    return error
 
 
 def _outcome(fn: Any, index: int) -> tuple[bool, Any]:
     try:
         return True, fn(index)
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001 - the lowest failing index is raised
         return False, error
 
 
-def _group(run: Run, k: int, stage: ParallelStage, kwargs: dict[str, Any]) -> dict[str, Any]:
-    """Run a parallel group's children as a nested run on their own worker threads."""
+def run_group(
+    stage: ParallelStage, kwargs: dict[str, Any], parent: Run | None = None
+) -> dict[str, Any]:
+    """Run a parallel group's children as a nested run on their own worker threads and
+    return their outputs by name.
+
+    With a ``parent`` run, children report through its events and their results are kept
+    for the group's ``StageResult.children``; without one they run silently.
+
+    Raises:
+        Exception: The first failed child's error, after all children finished.
+    """
     graph = compile_graph({child.name: child for child in stage.stages})
+    workers = stage.max_workers or (parent.max_workers if parent else default_workers())
     child_run = Run(
         Plan(graph, list(graph.order), ()),
         kwargs,
-        name=run.name,
+        name=parent.name if parent else stage.name,
         fail_fast=False,
         call=local_call,
-        run_id=run.run_id,
-        events=run.events,
-        max_workers=run.max_workers,
+        run_id=parent.run_id if parent else "",
+        events=parent.events if parent else ev.SilentEvents("", stage.name),
+        max_workers=workers,
     )
-    run_threads(child_run, stage.max_workers or run.max_workers)
+    run_threads(child_run, workers)
     result = child_run.finish()
-    run.children[k] = result.stages
+    if parent is not None:
+        parent.children[parent.plan.index[stage.name]] = result.stages
     for child in result.stages.values():
         if child.status is FAILED and child.error is not None:
             raise child.error

@@ -177,7 +177,7 @@ class Run:
                 if final is not None:
                     return final
                 output = self.call(self, k, stage, kwargs, name)
-            except Exception as error:
+            except Exception as error:  # noqa: BLE001 - any stage error is an attempt failure
                 outcome = self.failed(k, error, start)
                 if outcome.__class__ is not float or outcome > 0:
                     return outcome
@@ -404,7 +404,7 @@ class Run:
     def _run_hook(self, hook: Callable[[StageResult], object], result: StageResult) -> None:
         try:
             hook(result)
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - a hook never changes the status
             self.events.emit(
                 ev.STAGE_HOOK_FAILED,
                 stage=result.name,

@@ -46,7 +46,7 @@ def _is_enabled(log: Any, level: int) -> bool:
         return True
     try:
         return bool(check(level))
-    except Exception:
+    except Exception:  # noqa: BLE001 - a logger that cannot tell is treated as enabled
         return True
 
 
@@ -75,3 +75,15 @@ class Events:
     def stage_logger(self, stage: str) -> Any:
         """A logger bound to run, pipeline and ``stage``, for user code."""
         return self.log.bind(stage=stage)
+
+
+class SilentEvents(Events):
+    """Emits nothing: for a parallel group run as one call on a remote worker, where the
+    driver, not the worker, reports the group's outcome."""
+
+    def __init__(self, run_id: str, pipeline: str) -> None:
+        super().__init__(run_id, pipeline)
+        self.info = False
+
+    def emit(self, event: str, **fields: Any) -> None:
+        """Drop the event."""

@@ -239,6 +239,34 @@ class Pipeline:
             cache=cache,
         )
 
+    async def run_async(
+        self,
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        targets: Iterable[str] | None = None,
+        overrides: Mapping[str, Any] | None = None,
+        max_workers: int | None = None,
+        fail_fast: bool | None = None,
+        cache: str | os.PathLike[str] | CacheBackend | None = None,
+    ) -> PipelineResult:
+        """Run the pipeline on the running event loop; arguments as :meth:`run`.
+
+        ``async def`` stages are awaited on the loop; sync stages run in worker threads.
+        Cancelling the awaiting task cancels the stages, logs ``pipeline.cancelled`` and
+        re-raises ``CancelledError``.
+        """
+        from flowkit.executors import execute_async
+
+        run = self.prepare(
+            inputs,
+            targets=targets,
+            overrides=overrides,
+            fail_fast=fail_fast,
+            max_workers=max_workers,
+            cache=cache,
+        )
+        return await execute_async(run)
+
     def to_mermaid(self) -> str:
         """The DAG as a Mermaid flowchart."""
         return to_mermaid(self._compiled(), self.name)

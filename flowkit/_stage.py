@@ -375,14 +375,16 @@ class ParallelStage(Stage):
         return MappingProxyType(merged)
 
     def execute(self, kwargs: dict[str, Any]) -> object:
-        """Run the children without a pipeline (the engine runs them with events)."""
-        from flowkit._pipeline import Pipeline
+        """Run the children concurrently, without events (the engine runs them itself and
+        reports each child; this path serves executor objects that run the group as one
+        call on a worker).
 
-        result = Pipeline(self.stages, name=self.name, fail_fast=False).run(
-            kwargs, max_workers=self.max_workers
-        )
-        result.raise_on_failure()
-        return result.outputs
+        Raises:
+            Exception: The first failed child's error, after all children finished.
+        """
+        from flowkit._drivers import run_group
+
+        return run_group(self, kwargs)
 
     def __repr__(self) -> str:
         return f"<ParallelStage {self.name!r} of {[s.name for s in self.stages]!r}>"

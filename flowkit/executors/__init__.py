@@ -7,19 +7,63 @@ cluster; any object implementing :class:`Executor` can be passed as ``executor=`
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from flowkit._drivers import run_sequential, run_threads
 from flowkit.errors import PipelineDefinitionError, did_you_mean
+from flowkit.executors._async import drive_async
+from flowkit.executors._driver import ExecutorDriver
+from flowkit.executors._processes import ProcessExecutor, WorkerDiedError
+from flowkit.executors._protocol import Completion, Executor, call_stage
 
 if TYPE_CHECKING:
+    from flowkit._engine import Run
     from flowkit._pipeline import Pipeline
     from flowkit._results import PipelineResult
 
-__all__ = ["EXECUTORS", "execute"]
+__all__ = [
+    "EXECUTORS",
+    "Completion",
+    "DaskExecutor",
+    "Executor",
+    "ProcessExecutor",
+    "WorkerDiedError",
+    "call_stage",
+]
 
 EXECUTORS = ("threads", "sequential", "processes", "async")
+
+
+def __getattr__(name: str) -> Any:
+    if name == "DaskExecutor":  # imported on first use: dask is an optional extra
+        try:
+            from flowkit.executors.dask import DaskExecutor
+        except ImportError as error:
+            raise ImportError(
+                f'DaskExecutor needs the dask extra: pip install "flowkit[dask]" ({error})'
+            ) from None
+        return DaskExecutor
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _resolve(executor: Any) -> str | Executor:
+    if executor is None:
+        return "threads"
+    if isinstance(executor, str):
+        if executor not in EXECUTORS:
+            raise PipelineDefinitionError(
+                f"unknown executor {executor!r}{did_you_mean(executor, EXECUTORS)}; "
+                f"choose one of {', '.join(EXECUTORS)} or pass an executor object"
+            )
+        return ProcessExecutor() if executor == "processes" else executor
+    if not isinstance(executor, Executor):
+        raise PipelineDefinitionError(
+            f"executor {executor!r} is neither a name ({', '.join(EXECUTORS)}) nor an object "
+            "with start/submit/wait/cancel/shutdown (see flowkit.executors.Executor)"
+        )
+    return executor
 
 
 def execute(
@@ -36,25 +80,34 @@ def execute(
     """Validate, run ``pipeline`` on ``executor`` and return its result."""
     from flowkit._pipeline import announce
 
-    name = "threads" if executor is None else executor
-    if isinstance(name, str) and name not in EXECUTORS:
-        raise PipelineDefinitionError(
-            f"unknown executor {name!r}{did_you_mean(name, EXECUTORS)}; "
-            f"choose one of {', '.join(EXECUTORS)} or pass an executor object"
-        )
+    chosen = _resolve(executor)
     run = pipeline.prepare(
         inputs,
         targets=targets,
         overrides=overrides,
         fail_fast=fail_fast,
-        max_workers=1 if name == "sequential" else max_workers,
+        max_workers=1 if chosen == "sequential" else max_workers,
         cache=cache,
     )
+    validate = getattr(chosen, "validate", None)
+    if validate is not None:
+        validate(s for k, s in enumerate(run.plan.stages) if k not in run.plan.overridden)
     announce(run)
-    if name == "sequential":
+    if chosen == "sequential":
         run_sequential(run)
-    elif name == "threads":
+    elif chosen == "threads":
         run_threads(run, run.max_workers)
+    elif chosen == "async":
+        asyncio.run(drive_async(run, reraise=False))
     else:
-        raise NotImplementedError(name)
+        ExecutorDriver(run, chosen).drive()  # type: ignore[arg-type]
+    return run.finish()
+
+
+async def execute_async(run: Run) -> PipelineResult:
+    """Drive a prepared run on the running event loop (``Pipeline.run_async``)."""
+    from flowkit._pipeline import announce
+
+    announce(run)
+    await drive_async(run, reraise=True)
     return run.finish()

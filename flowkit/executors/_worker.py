@@ -1,0 +1,54 @@
+"""A ``processes`` worker: ``python -m flowkit.executors._worker``.
+
+Reads pickled ``(stage, kwargs)`` calls from stdin and writes pickled ``(ok, value)``
+outcomes to the original stdout; the stage's own prints go to stderr.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import sys
+from multiprocessing.connection import Connection
+from typing import Any
+
+from flowkit.executors._protocol import call_stage
+
+
+def _outcome_bytes(outcome: tuple[bool, Any]) -> bytes:
+    try:
+        return pickle.dumps(outcome, pickle.HIGHEST_PROTOCOL)
+    except Exception as error:  # noqa: BLE001 - an output or error that cannot travel back
+        what = "its output" if outcome[0] else f"its error {outcome[1]!r}"
+        return pickle.dumps(
+            (
+                False,
+                TypeError(
+                    f"{what} of type {type(outcome[1]).__qualname__} cannot be "
+                    f"pickled to return to the driver ({error})"
+                ),
+            )
+        )
+
+
+def main() -> None:
+    """Serve calls until stdin closes."""
+    reader = Connection(os.dup(0), writable=False)
+    writer = Connection(os.dup(1), readable=False)
+    os.dup2(2, 1)  # user prints must not corrupt the protocol stream
+    sys.path[:] = pickle.loads(reader.recv_bytes())  # noqa: S301 - sent by our parent
+    while True:
+        try:
+            payload = reader.recv_bytes()
+        except (EOFError, OSError):
+            return
+        try:
+            stage, kwargs = pickle.loads(payload)  # noqa: S301 - sent by our parent
+            outcome: tuple[bool, Any] = (True, call_stage(stage, kwargs))
+        except BaseException as error:  # noqa: BLE001 - reported to the driver
+            outcome = (False, error)
+        writer.send_bytes(_outcome_bytes(outcome))
+
+
+if __name__ == "__main__":
+    main()
