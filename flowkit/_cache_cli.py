@@ -1,0 +1,86 @@
+"""``flowkit cache info DIR`` and ``flowkit cache clear DIR [--stage NAME]``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from flowkit._cache import CacheStats, clear, scan, stage_dirname
+from flowkit.errors import CacheError, did_you_mean
+
+
+class _CacheUsageError(click.ClickException):
+    """A directory that is not a flowkit cache: one line on stderr, exit code 2."""
+
+    exit_code = 2
+
+
+def _size(nbytes: int) -> str:
+    size = float(nbytes)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{nbytes} B" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _scan(directory: Path) -> CacheStats:
+    try:
+        return scan(directory)
+    except CacheError as error:
+        raise _CacheUsageError(str(error)) from None
+
+
+@click.group(name="cache")
+def cache() -> None:
+    """Inspect or clear a cache directory (see `flowkit run --cache DIR`)."""
+
+
+@cache.command()
+@click.argument("directory", type=click.Path(path_type=Path))
+def info(directory: Path) -> None:
+    """Show the number of entries and their size per stage of the cache in DIRECTORY."""
+    stats = _scan(directory)
+    click.echo(f"cache {stats.path}")
+    if not stats.stages:
+        click.echo("no entries")
+    else:
+        width = max(len("stage"), *(len(name) for name in stats.stages))
+        click.echo(f"{'stage':<{width}}  {'entries':>8}  {'size':>10}")
+        for name, (entries, size) in stats.stages.items():
+            click.echo(f"{name:<{width}}  {entries:>8}  {_size(size):>10}")
+        click.echo(f"{'total':<{width}}  {stats.entries:>8}  {_size(stats.size):>10}")
+    files, size = stats.temporary
+    if files:
+        click.echo(
+            f"{files} temporary file(s) ({_size(size)}) left by interrupted writes; "
+            "`flowkit cache clear` removes them"
+        )
+
+
+@cache.command(name="clear")
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.option(
+    "--stage",
+    "stages",
+    multiple=True,
+    metavar="NAME",
+    help="Remove only this stage's entries (repeatable). Default: every entry.",
+)
+def clear_command(directory: Path, stages: tuple[str, ...]) -> None:
+    """Remove the entries of the cache in DIRECTORY (its key is kept)."""
+    before = _scan(directory)
+    for name in stages:
+        if not (before.path / stage_dirname(name)).is_dir():
+            click.echo(
+                f"no entries for stage {name!r}{did_you_mean(name, before.stages)}", err=True
+            )
+    try:
+        removed = clear(directory, stages or None)
+    except CacheError as error:  # pragma: no cover - removed between the scan and here
+        raise _CacheUsageError(str(error)) from None
+    click.echo(f"removed {removed.entries} entries ({_size(removed.size)}) from {removed.path}")
+    files, _ = removed.temporary
+    if files:
+        click.echo(f"removed {files} temporary file(s) left by interrupted writes")
