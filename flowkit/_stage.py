@@ -152,8 +152,11 @@ class FunctionStage(Stage, Generic[P, R]):
         if not callable(fn):
             raise PipelineDefinitionError(f"a stage wraps a callable, got {fn!r}")
         name = name if name is not None else getattr(fn, "__name__", None)
-        if name is None:
-            raise PipelineDefinitionError(f"{fn!r} has no __name__; pass name=... to @stage")
+        if name is None or name == "<lambda>":
+            raise PipelineDefinitionError(
+                f"{fn!r} has no usable name; pass name=... (the stage's name is how other "
+                "stages refer to its output)"
+            )
         if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
             raise PipelineDefinitionError(
                 f"stage {name!r}: retries counts extra attempts and must be an int >= 0, "

@@ -15,11 +15,11 @@ from typing import Any
 from flowkit.executors._protocol import call_stage
 
 
-def _outcome_bytes(outcome: tuple[bool, Any]) -> bytes:
+def _outcome_bytes(outcome: tuple[bool, Any], name: str) -> bytes:
     try:
         return pickle.dumps(outcome, pickle.HIGHEST_PROTOCOL)
     except Exception as error:  # noqa: BLE001 - an output or error that cannot travel back
-        what = "its output" if outcome[0] else f"its error {outcome[1]!r}"
+        what = f"stage {name!r}: its output" if outcome[0] else f"stage {name!r}: its error"
         return pickle.dumps(
             (
                 False,
@@ -42,12 +42,14 @@ def main() -> None:
             payload = reader.recv_bytes()
         except (EOFError, OSError):
             return
+        name = "?"
         try:
             stage, kwargs = pickle.loads(payload)  # noqa: S301 - sent by our parent
+            name = stage.name
             outcome: tuple[bool, Any] = (True, call_stage(stage, kwargs))
         except BaseException as error:  # noqa: BLE001 - reported to the driver
             outcome = (False, error)
-        writer.send_bytes(_outcome_bytes(outcome))
+        writer.send_bytes(_outcome_bytes(outcome, name))
 
 
 if __name__ == "__main__":
