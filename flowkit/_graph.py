@@ -139,8 +139,8 @@ def _resolve(annotation: Any, stage: Stage) -> type | None:
         if namespace is None:
             return None
         try:
-            annotation = eval(annotation, dict(namespace))
-        except Exception:
+            annotation = eval(annotation, dict(namespace))  # noqa: S307 - the stage's own annotation
+        except Exception:  # noqa: BLE001 - an unresolvable annotation is not checked
             return None
     return annotation if isinstance(annotation, type) and annotation is not Any else None
 

@@ -56,7 +56,7 @@ class Retry:
         """Seconds to wait after failed attempt ``attempt`` (1-based) before the next one."""
         delay = float(min(self.backoff * 2 ** (attempt - 1), self.max_backoff))
         if self.jitter:
-            delay *= random.uniform(0.5, 1.5)
+            delay *= random.uniform(0.5, 1.5)  # noqa: S311 - jitter, not cryptography
         return delay
 
     def should_retry(self, attempt: int, error: BaseException) -> bool:
