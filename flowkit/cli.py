@@ -1,0 +1,268 @@
+"""The ``flowkit`` command: run, list, graph, validate and inspect pipelines.
+
+Exit codes: 0 success; 1 the pipeline failed; 2 a usage, target or definition error (one
+line on stderr, no traceback); 130 interrupted (Ctrl-C or SIGTERM).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from types import FrameType
+from typing import Any, NoReturn
+
+import click
+
+import flowkit
+from flowkit._cli_describe import describe, result_json, summary, validation_report
+from flowkit._cli_inputs import collect_inputs
+from flowkit._cli_inspect import read_log, render
+from flowkit._cli_logging import configure
+from flowkit._cli_target import load_target
+from flowkit._pipeline import Pipeline
+from flowkit._results import PipelineStatus
+from flowkit.errors import FlowkitError, did_you_mean
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+_EXIT_CODES = {
+    PipelineStatus.SUCCESS: EXIT_OK,
+    PipelineStatus.FAILED: EXIT_FAILED,
+    PipelineStatus.CANCELLED: EXIT_INTERRUPTED,
+}
+EXECUTOR_NAMES = ("threads", "sequential", "processes", "async", "dask")
+_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+_target_argument = click.argument("target")
+_input_options = (
+    click.option(
+        "-i",
+        "--input",
+        "pairs",
+        multiple=True,
+        metavar="NAME=VALUE",
+        help="A pipeline input, converted to the parameter's annotated type (repeatable).",
+    ),
+    click.option(
+        "--inputs",
+        "inputs_file",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        metavar="FILE",
+        help="Inputs from a .json or .toml file (-i wins over it).",
+    ),
+)
+
+
+def _with_inputs(fn: Any) -> Any:
+    for option in reversed(_input_options):
+        fn = option(fn)
+    return fn
+
+
+class _Group(click.Group):
+    """A group that suggests the closest command for a misspelt one."""
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and self.get_command(ctx, name) is None:
+            raise click.UsageError(
+                f"no such command {name!r}{did_you_mean(name, self.list_commands(ctx))}", ctx
+            )
+        return super().resolve_command(ctx, args)
+
+
+@click.group(cls=_Group, context_settings=_SETTINGS)
+@click.version_option(flowkit.__version__, "-V", "--version", prog_name="flowkit")
+def cli() -> None:
+    """Run flowkit pipelines: plain functions whose parameters name their dependencies.
+
+    TARGET is package.module:attr, path/to/file.py:attr, or a module or file alone (all
+    the stages it defines). The attribute may be a Pipeline or a PipelineBuilder.
+    """
+
+
+@cli.command()
+@_target_argument
+@_with_inputs
+@click.option("-t", "--target", "targets", multiple=True, metavar="STAGE",
+              help="Run only this stage and what it needs (repeatable).")  # fmt: skip
+@click.option("--executor", type=click.Choice(EXECUTOR_NAMES), help="Where stages run "
+              "(default: threads). dask needs `pip install \"flowkit[dask]\"`.")  # fmt: skip
+@click.option("-w", "--workers", type=click.IntRange(min=1), help="Concurrency limit.")
+@click.option("--fail-fast/--no-fail-fast", default=None,
+              help="Stop starting stages after a failure (default: the pipeline's).")  # fmt: skip
+@click.option("--log-format", type=click.Choice(("console", "json")),
+              help="stderr log format (default: console on a terminal, else json).")  # fmt: skip
+@click.option("--log-file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also append the events to this file as JSON lines.")  # fmt: skip
+@click.option("--result-json", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the run's result (statuses, timings, JSON outputs) here.")  # fmt: skip
+@click.option("--dask-address", metavar="ADDR",
+              help="Scheduler of the Dask cluster (implies --executor dask).")  # fmt: skip
+@click.option("--cache", "cache_dir", type=click.Path(file_okay=False), metavar="DIR",
+              help="Load/store the outputs of cache=True stages in this directory.")  # fmt: skip
+def run(  # noqa: PLR0917 - click passes every option as an argument
+    target: str,
+    pairs: Sequence[str],
+    inputs_file: Path | None,
+    targets: Sequence[str],
+    executor: str | None,
+    workers: int | None,
+    fail_fast: bool | None,
+    log_format: str | None,
+    log_file: Path | None,
+    result_json: Path | None,
+    dask_address: str | None,
+    cache_dir: str | None,
+) -> int:
+    """Run a pipeline; print a one-line summary. Logs go to stderr.
+
+    Exit code 0 when it succeeded, 1 when it failed, 130 when interrupted.
+    """
+    pipeline = load_target(target)
+    inputs = collect_inputs(pipeline, pairs, inputs_file)
+    runner = _executor(executor, dask_address)
+    for path, flag in ((log_file, "--log-file"), (result_json, "--result-json")):
+        if path is not None and not path.resolve().parent.is_dir():
+            message = f"directory {str(path.parent)!r} does not exist"
+            raise click.BadParameter(message, param_hint=flag)
+    try:
+        output = configure(log_format, log_file, pipeline.stages)
+    except OSError as error:
+        raise click.BadParameter(str(error), param_hint="--log-file") from None
+    try:
+        with _sigterm_interrupts():
+            result = pipeline.run(
+                inputs,
+                targets=targets or None,
+                executor=runner,
+                max_workers=workers,
+                fail_fast=fail_fast,
+                cache=cache_dir,
+            )
+    finally:
+        output.close()
+    click.echo(summary(result))
+    if result_json is not None:
+        result_json.write_text(_result_json(result), encoding="utf-8")
+    return _EXIT_CODES[result.status]
+
+
+_result_json = result_json
+
+
+def _executor(name: str | None, address: str | None) -> Any:
+    if address is not None and name not in (None, "dask"):
+        raise click.UsageError(f"--dask-address needs --executor dask, not --executor {name}")
+    if name != "dask" and address is None:
+        return name
+    try:
+        from flowkit.executors import DaskExecutor
+    except ImportError as error:
+        raise click.UsageError(
+            f'--executor dask needs Dask: pip install "flowkit[dask]" ({error})'
+        ) from None
+    return DaskExecutor(address)
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """Make SIGTERM interrupt the run like Ctrl-C: the engine then cancels what has not
+    finished and returns a CANCELLED result."""
+
+    def interrupt(signum: int, frame: FrameType | None) -> NoReturn:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@cli.command("list")
+@_target_argument
+def list_stages(target: str) -> None:
+    """List the inputs, then the stages in order with their dependencies, inputs and
+    options."""
+    click.echo(describe(load_target(target)))
+
+
+@cli.command()
+@_target_argument
+@click.option("--format", "fmt", type=click.Choice(("mermaid", "dot")), default="mermaid",
+              show_default=True, help="Mermaid flowchart or Graphviz DOT.")  # fmt: skip
+def graph(target: str, fmt: str) -> None:
+    """Print the DAG as text."""
+    pipeline = load_target(target)
+    click.echo(pipeline.to_mermaid() if fmt == "mermaid" else pipeline.to_dot(), nl=False)
+
+
+@cli.command()
+@_target_argument
+@_with_inputs
+def validate(target: str, pairs: Sequence[str], inputs_file: Path | None) -> None:
+    """Check the definition (and, given inputs, that every required one is there); runs
+    nothing. Without inputs it lists the pipeline's inputs."""
+    pipeline: Pipeline = load_target(target)
+    pipeline.validate()
+    checked = None
+    if pairs or inputs_file is not None:
+        checked = collect_inputs(pipeline, pairs, inputs_file)
+        pipeline.validate(checked)
+    click.echo(validation_report(pipeline, checked))
+
+
+@cli.command()
+@click.argument("logfile", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--width", type=click.IntRange(min=10), default=60, show_default=True,
+              help="Columns of the timeline.")  # fmt: skip
+def inspect(logfile: Path, width: int) -> None:
+    """Rebuild the run(s) in a JSON-lines event log: each stage's status, attempts,
+    duration and error, the outcome, and a timeline. Exit code 0 whatever the outcome."""
+    runs, notes = read_log(logfile)
+    click.echo(render(runs, notes, width))
+
+
+def _register_cache_group() -> None:
+    try:
+        from flowkit import _cache_cli
+    except ModuleNotFoundError as error:
+        if error.name != "flowkit._cache_cli":
+            raise
+        return
+    group = getattr(_cache_cli, "cache", None)
+    if isinstance(group, click.Command):
+        cli.add_command(group, "cache")
+
+
+_register_cache_group()
+
+
+def _fail(message: str) -> None:
+    click.echo(f"Error: {message}", err=True)
+
+
+def main(argv: Sequence[str] | None = None) -> NoReturn:
+    """The console script: run the CLI and exit with its code."""
+    try:
+        code = cli.main(args=argv, prog_name="flowkit", standalone_mode=False)
+    except (click.Abort, KeyboardInterrupt):
+        code = EXIT_INTERRUPTED
+    except click.UsageError as error:
+        hint = ""
+        if error.ctx is not None:
+            hint = f" (see '{error.ctx.command_path} --help')"
+        _fail(error.format_message().replace("\n", " ") + hint)
+        code = error.exit_code
+    except click.ClickException as error:
+        _fail(error.format_message().replace("\n", " "))
+        code = error.exit_code
+    except FlowkitError as error:
+        _fail(str(error).replace("\n", " "))
+        code = EXIT_USAGE
+    sys.exit(code if isinstance(code, int) else EXIT_OK)
