@@ -39,7 +39,8 @@ def run_stage(stage: Stage, /, **arguments: Any) -> StageResult:
 
 @contextmanager
 def capture_events() -> Iterator[list[dict[str, Any]]]:
-    """Capture flowkit's events (as dicts, in order) while the block runs.
+    """Capture flowkit's events (as dicts, in order) while the block runs; the list is
+    filled when the block exits.
 
     Example:
         >>> from flowkit import Pipeline, stage
