@@ -23,7 +23,7 @@ from flowkit._results import (
     StageStatus,
 )
 from flowkit._retry import NO_RETRY
-from flowkit._stage import CONTEXT, ParallelStage, Stage
+from flowkit._stage import CONTEXT, FunctionStage, ParallelStage, Stage
 
 PENDING, RUNNING = StageStatus.PENDING, StageStatus.RUNNING
 SUCCESS, FAILED = StageStatus.SUCCESS, StageStatus.FAILED
@@ -40,8 +40,10 @@ class Plan:
 
     __slots__ = (
         "args",
+        "conditional",
         "dependents",
         "deps",
+        "direct",
         "index",
         "input_params",
         "names",
@@ -63,6 +65,17 @@ class Plan:
             NO_RETRY if s.map_over is not None or isinstance(s, ParallelStage) else s.retry
             for s in self.stages
         ]
+        # The hot path calls a plain sync function stage directly, skipping the dispatch.
+        self.direct: list[Callable[..., Any] | None] = [
+            s.fn
+            if type(s) is FunctionStage
+            and not s.is_async
+            and s.timeout is None
+            and s.map_over is None
+            else None
+            for s in self.stages
+        ]
+        self.conditional = [type(s).should_run is not Stage.should_run for s in self.stages]
         self.deps: list[tuple[int, ...]] = []
         self.args: list[tuple[tuple[str, int], ...]] = []
         self.order_only: list[tuple[int, ...]] = []
@@ -170,13 +183,17 @@ class Run:
         if kwargs.__class__ is not dict:
             return kwargs  # type: ignore[return-value]
         name = self.plan.names[k]
+        direct = self.plan.direct[k]
         while True:
             start = monotonic()
             try:
                 final = self.begin(k, stage, kwargs)
                 if final is not None:
                     return final
-                output = self.call(self, k, stage, kwargs, name)
+                if direct is not None:
+                    output = direct(**kwargs)
+                else:
+                    output = self.call(self, k, stage, kwargs, name)
             except Exception as error:  # noqa: BLE001 - any stage error is an attempt failure
                 outcome = self.failed(k, error, start)
                 if outcome.__class__ is not float or outcome > 0:
@@ -191,7 +208,7 @@ class Run:
         attempt = self.attempts[k] = self.attempts[k] + 1
         if attempt == 1:
             self.first_start[k] = monotonic()
-        if not stage.should_run(kwargs):
+        if self.plan.conditional[k] and not stage.should_run(kwargs):
             return self.conclude(k, SKIPPED, reason="condition is false")
         if self.plan.wants_context[k]:
             kwargs[CONTEXT] = self._context(k, kwargs, attempt)
@@ -354,27 +371,25 @@ class Run:
         start = self.first_start[k]
         attempts = self.attempts[k] if status is not SKIPPED else self.attempts[k] - 1
         name = self.plan.names[k]
+        shift = self.wall0 - self.mono0
         result = StageResult(
             name,
             status,
             output,
             error,
             max(attempts, 0),
-            self._wall(start) if start else None,
-            self._wall(end) if start else None,
+            start + shift if start else None,
+            end + shift if start else None,
             end - start if start else 0.0,
-            self.children.get(k, NO_CHILDREN),
+            self.children.get(k, NO_CHILDREN) if self.children else NO_CHILDREN,
             reason if status is SKIPPED else None,
             cached,
         )
         stage = self.plan.stages[k]
-        hook = (
-            stage.on_success
-            if status is SUCCESS
-            else stage.on_failure
-            if status is FAILED
-            else None
-        )
+        if status is SUCCESS:
+            hook = stage.on_success
+        else:
+            hook = stage.on_failure if status is FAILED else None
         if hook is not None:
             self._run_hook(hook, result)
         events = self.events
