@@ -1,0 +1,1 @@
+"""Tiny modules for ``Pipeline.from_module`` tests."""
