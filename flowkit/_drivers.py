@@ -31,23 +31,29 @@ def default_workers() -> int:
 
 
 def run_sequential(run: Run) -> None:
-    """Run every attempt in the calling thread, in plan order."""
-    ready = deque(run.initial())
+    """Run every attempt in the calling thread, in pipeline order.
+
+    Plan indices follow the pipeline's topological order, so always taking the smallest
+    ready index runs the stages exactly in ``pipeline.order`` (retries aside).
+    """
+    ready = run.initial()
+    heapq.heapify(ready)
     timers: list[tuple[float, int]] = []
     advance, record = run.advance, run.record
     try:
         while not run.stopping:
             if ready:
-                k = ready.popleft()
+                k = heapq.heappop(ready)
                 outcome = advance(k)
                 if outcome.__class__ is float:
                     heapq.heappush(timers, (monotonic() + outcome, k))
                 else:
-                    ready.extend(record(k, outcome))  # type: ignore[arg-type]
+                    for j in record(k, outcome):  # type: ignore[arg-type]
+                        heapq.heappush(ready, j)
             elif timers:
                 due, k = heapq.heappop(timers)
                 time.sleep(max(0.0, due - monotonic()))
-                ready.append(k)
+                heapq.heappush(ready, k)
             else:
                 return
     except KeyboardInterrupt:

@@ -191,7 +191,13 @@ def needed_stages(
                 )
     if targets is None and not overrides:
         return list(graph.order)
-    wanted = set(graph.stages) if targets is None else set(targets)
+    # Without targets, start from the sinks: a stage that only an overridden stage needed
+    # is then left out, because nothing else leads to it.
+    wanted = (
+        {name for name, users in graph.dependents.items() if not users}
+        if targets is None
+        else set(targets)
+    )
     keep: set[str] = set()
     stack = list(wanted)
     while stack:

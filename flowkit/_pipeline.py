@@ -15,7 +15,7 @@ from flowkit._engine import CacheBackend, Plan, Run
 from flowkit._graph import Graph, InputSpec, compile_graph, needed_stages
 from flowkit._render import to_dot, to_mermaid
 from flowkit._results import PipelineResult
-from flowkit._stage import ConditionalStage, FunctionStage, ParallelStage, Stage
+from flowkit._stage import FunctionStage, ParallelStage, Stage
 from flowkit.errors import (
     DuplicateStageError,
     MissingInputError,
@@ -288,9 +288,9 @@ def _as_cache(cache: Any) -> CacheBackend | None:
 
 
 def _defined_in(stage: Stage, module: str) -> bool:
-    if isinstance(stage, FunctionStage | ConditionalStage):
-        return getattr(stage, "__module__", None) == module
-    return True  # other stage objects carry no module; one bound in the module belongs to it
+    # Function stages carry their function's module, parallel groups the module that built
+    # them, and instances of other Stage subclasses their class's module.
+    return getattr(stage, "__module__", None) == module
 
 
 def announce(run: Run) -> None:

@@ -33,6 +33,18 @@ def _names(value: str | Iterable[str]) -> tuple[str, ...]:
     return (value,) if isinstance(value, str) else tuple(value)
 
 
+def _caller_module() -> str | None:
+    """The first module up the stack outside flowkit and attrs: where a stage object is
+    being defined (``Pipeline.from_module`` keeps only stages defined in its module)."""
+    frame = sys._getframe(1)  # noqa: SLF001 - the documented way to look up the stack
+    while frame is not None:
+        module = frame.f_globals.get("__name__", "")
+        if module and not module.startswith(("flowkit.", "attr")):
+            return str(module)
+        frame = frame.f_back  # type: ignore[assignment]
+    return None
+
+
 def _tags(value: Iterable[str]) -> frozenset[str]:
     return frozenset((value,) if isinstance(value, str) else value)
 
@@ -123,7 +135,11 @@ def _introspect(fn: Callable[..., Any], name: str) -> Introspection:
     :func:`inspect.signature` and matters when building pipelines of thousands of stages.
     """
     code = getattr(fn, "__code__", None)
-    if isinstance(fn, types.FunctionType) and code is not None and "__wrapped__" not in vars(fn):
+    plain = (
+        isinstance(fn, types.FunctionType)
+        and not {"__wrapped__", "__signature__"} & vars(fn).keys()
+    )
+    if plain and code is not None:
         count = code.co_argcount + code.co_kwonlyargcount
         if code.co_flags & _VARIADIC:
             raise _variadic_error(name, code.co_varnames[count])
@@ -390,6 +406,7 @@ class ParallelStage(Stage):
         for child in children:
             params.update(dict.fromkeys(p for p in child.parameters if p != CONTEXT))
             depends_on.update(dict.fromkeys(child.depends_on))
+        self.__module__ = _caller_module()
         self.__attrs_init__(
             name=name,
             stages=children,
