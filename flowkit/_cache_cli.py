@@ -25,6 +25,10 @@ def _size(nbytes: int) -> str:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+def _count(number: int, singular: str, plural: str | None = None) -> str:
+    return f"{number} {singular if number == 1 else plural or singular + 's'}"
+
+
 def _scan(directory: Path) -> CacheStats:
     try:
         return scan(directory)
@@ -40,7 +44,7 @@ def cache() -> None:
 @cache.command()
 @click.argument("directory", type=click.Path(path_type=Path))
 def info(directory: Path) -> None:
-    """Show the number of entries and their size per stage of the cache in DIRECTORY."""
+    """Entries and bytes per stage of the cache in DIRECTORY."""
     stats = _scan(directory)
     click.echo(f"cache {stats.path}")
     if not stats.stages:
@@ -54,7 +58,7 @@ def info(directory: Path) -> None:
     files, size = stats.temporary
     if files:
         click.echo(
-            f"{files} temporary file(s) ({_size(size)}) left by interrupted writes; "
+            f"{_count(files, 'temporary file')} ({_size(size)}) left by interrupted writes; "
             "`flowkit cache clear` removes them"
         )
 
@@ -69,7 +73,7 @@ def info(directory: Path) -> None:
     help="Remove only this stage's entries (repeatable). Default: every entry.",
 )
 def clear_command(directory: Path, stages: tuple[str, ...]) -> None:
-    """Remove the entries of the cache in DIRECTORY (its key is kept)."""
+    """Remove entries from the cache in DIRECTORY (all of them by default; the key stays)."""
     before = _scan(directory)
     for name in stages:
         if not (before.path / stage_dirname(name)).is_dir():
@@ -80,7 +84,7 @@ def clear_command(directory: Path, stages: tuple[str, ...]) -> None:
         removed = clear(directory, stages or None)
     except CacheError as error:  # pragma: no cover - removed between the scan and here
         raise _CacheUsageError(str(error)) from None
-    click.echo(f"removed {removed.entries} entries ({_size(removed.size)}) from {removed.path}")
+    click.echo(f"removed {_count(removed.entries, 'entry', 'entries')} ({_size(removed.size)})")
     files, _ = removed.temporary
     if files:
-        click.echo(f"removed {files} temporary file(s) left by interrupted writes")
+        click.echo(f"removed {_count(files, 'temporary file')} left by interrupted writes")
