@@ -72,16 +72,18 @@ def _inputs_lines(pipeline: Pipeline) -> list[str]:
         (
             name,
             type_label(annotation_of(pipeline, name)),
-            "set by the pipeline's context"
-            if name in given
-            else "required"
-            if spec.required
-            else "optional",
-            ", ".join(spec.stages),
+            "context" if name in given else "required" if spec.required else "optional",
+            _names(spec.stages),
         )
         for name, spec in specs.items()
     ]
-    return ["inputs:", *table(("NAME", "TYPE", "", "USED BY"), rows)]
+    return ["inputs:", *table(("NAME", "TYPE", "KIND", "USED BY"), rows)]
+
+
+def _names(names: Sequence[str], most: int = 6) -> str:
+    if len(names) <= most:
+        return ", ".join(names)
+    return f"{', '.join(names[:most])}, ... ({len(names)} stages)"
 
 
 def describe(pipeline: Pipeline) -> str:

@@ -71,7 +71,7 @@ def _as_pipeline(value: Any, where: str) -> Pipeline:
     if isinstance(value, PipelineBuilder):
         return value.build()
     raise TargetError(
-        f"{where!r} is a {type(value).__name__}, not a Pipeline or PipelineBuilder; "
+        f"{where!r} is of type {type(value).__name__}, not a Pipeline or PipelineBuilder; "
         "point TARGET at one, or give the module alone to run all its stages"
     )
 

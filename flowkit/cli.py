@@ -61,6 +61,12 @@ def _with_inputs(fn: Any) -> Any:
     return fn
 
 
+class UsageFailure(click.ClickException):
+    """An error the user must fix before the run can happen (exit code 2)."""
+
+    exit_code = EXIT_USAGE
+
+
 class _Group(click.Group):
     """A group that suggests the closest command for a misspelt one."""
 
@@ -144,6 +150,9 @@ def run(  # noqa: PLR0917 - click passes every option as an argument
                 fail_fast=fail_fast,
                 cache=cache_dir,
             )
+    except OSError as error:  # e.g. an unreachable Dask scheduler or an unusable cache
+        where = f" (Dask scheduler {dask_address})" if dask_address else ""
+        raise UsageFailure(f"{type(error).__name__}{where}: {error}") from None
     finally:
         output.close()
     click.echo(summary(result))
@@ -253,6 +262,9 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
         code = cli.main(args=argv, prog_name="flowkit", standalone_mode=False)
     except (click.Abort, KeyboardInterrupt):
         code = EXIT_INTERRUPTED
+    except click.exceptions.NoArgsIsHelpError as error:
+        error.show()  # `flowkit` alone: the help, on stderr like click does
+        code = error.exit_code
     except click.UsageError as error:
         hint = ""
         if error.ctx is not None:

@@ -1,0 +1,3 @@
+"""A module without stages."""
+
+VALUE = 1
