@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import threading
 import time
 from typing import Any
@@ -408,6 +411,40 @@ class TestFailFast:
         assert result.stages["other"].status is CANCELLED
         assert len(calls) == 0
 
+    def test_stage_waiting_for_retry_is_cancelled(self, executor: str) -> None:
+        other_failed = threading.Event()
+        attempts: list[int] = []
+
+        @stage(retries=1, backoff=5.0)
+        def flaky(context: StageContext) -> None:
+            attempts.append(context.attempt)
+            raise OSError("retry me later")
+
+        @stage(on_failure=lambda r: other_failed.set())
+        def bad() -> None:
+            raise ValueError("boom")
+
+        start = time.monotonic()
+        with capture_logs() as captured:
+            result = Pipeline([flaky, bad]).run(executor=executor, max_workers=1)
+        elapsed = time.monotonic() - start
+
+        assert other_failed.is_set()
+        assert attempts == [1]
+        assert result.stages["flaky"].status is CANCELLED
+        assert result.stages["bad"].status is FAILED
+        assert elapsed < 4, "run() must not wait out a retry delay once it stops"
+        assert (
+            len(
+                [
+                    e
+                    for e in captured
+                    if e.get("stage") == "flaky" and e["event"] == "stage.cancelled"
+                ]
+            )
+            == 1
+        )
+
 
 class TestNoFailFast:
     def test_only_dependents_are_cancelled(self, executor: str, calls: Calls) -> None:
@@ -763,6 +800,86 @@ class TestInterrupt:
         assert "pipeline.succeeded" not in names
         cancelled = sorted(e["stage"] for e in captured if e["event"] == "stage.cancelled")
         assert cancelled == ["after", "interrupted", "unrelated"]
+
+
+SIGINT_SCRIPT = """
+import json, os, signal, sys, threading, time
+from structlog.testing import capture_logs
+from flowkit import Pipeline, stage
+
+blocked_started = threading.Event()
+release = threading.Event()
+
+@stage
+def done_first() -> str:
+    return "kept"
+
+@stage
+def blocked() -> str:
+    blocked_started.set()
+    release.wait(60)  # still running when the grace period ends
+    return "late"
+
+@stage
+def interrupter(done_first: str) -> str:
+    blocked_started.wait(10)
+    os.kill(os.getpid(), signal.SIGINT)  # what Ctrl-C does
+    # Give the main thread time to see the signal, but finish well within the 1 s grace.
+    threading.Event().wait(0.5)
+    return "quick"
+
+@stage
+def never(interrupter: str) -> str:
+    return "never"
+
+with capture_logs() as events:
+    start = time.monotonic()
+    result = Pipeline([done_first, blocked, interrupter, never]).run(
+        executor="threads", max_workers=2
+    )
+    elapsed = time.monotonic() - start
+    during = [(e["event"], e.get("stage")) for e in events]
+    release.set()  # the abandoned stage now finishes late: its result must be discarded
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread():
+            thread.join(10)
+    late = [(e["event"], e.get("stage")) for e in events[len(during):]]
+print(json.dumps({
+    "status": result.status.value,
+    "stages": {n: r.status.value for n, r in result.stages.items()},
+    "outputs": result.outputs,
+    "events": during,
+    "late": late,
+    "elapsed": elapsed,
+}))
+"""
+
+
+class TestInterruptThreads:
+    def test_ctrl_c_cancels_and_keeps_finished_results(self) -> None:
+        proc = subprocess.run(
+            [sys.executable, "-c", SIGINT_SCRIPT],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+        assert proc.returncode == 0, proc.stderr
+        report = json.loads(proc.stdout.splitlines()[-1])
+        assert report["status"] == "cancelled"
+        assert report["stages"] == {
+            "done_first": "success",
+            "blocked": "cancelled",  # still running 1 s after the interrupt
+            "interrupter": "success",  # finished within 1 s of the interrupt
+            "never": "cancelled",  # not started
+        }
+        assert report["outputs"] == {"done_first": "kept", "interrupter": "quick"}
+        assert report["events"][-1] == ["pipeline.cancelled", None]
+        assert [e for e, _ in report["events"]].count("pipeline.cancelled") == 1
+        assert ["stage.cancelled", "blocked"] in report["events"]
+        assert 0.9 <= report["elapsed"] < 10
+        assert report["late"] == [], "a result that comes after the run ended emits nothing"
 
 
 class TestFinishedOutputsKept:

@@ -200,6 +200,32 @@ class TestNamesAndTransitions:
         assert events[-1]["event"] == "pipeline.failed"
         assert len([e for e in events if e["event"].startswith("pipeline.")]) == 2
 
+    def test_validation_error_emits_nothing(self, events: Events, executor: str) -> None:
+        @stage
+        def needs(missing_input: int) -> int:
+            return missing_input
+
+        with pytest.raises(ValueError):
+            Pipeline([needs]).run(executor=executor)
+
+        assert events == []
+
+    def test_fail_fast_cancellations_have_a_reason(self, events: Events, executor: str) -> None:
+        @stage
+        def bad() -> None:
+            raise ValueError("boom")
+
+        @stage
+        def independent() -> None:
+            return None
+
+        Pipeline([bad, independent]).run(executor=executor, max_workers=1)
+
+        (event,) = named(events, "stage.cancelled", "independent")
+        assert event["status"] == "cancelled"
+        assert isinstance(event["reason"], str)
+        assert event["reason"]
+
     def test_cancelled_pipeline_event(self, events: Events) -> None:
         @stage
         def stop() -> None:

@@ -377,6 +377,12 @@ class TestRegistration:
         assert list(pipeline.stages) == ["total", "source_rows", "cleaned"]
         assert all(isinstance(s, Stage) for s in pipeline.stages.values())
 
+    def test_stages_mapping_is_read_only(self) -> None:
+        pipeline = Pipeline([total])
+
+        with pytest.raises(TypeError):
+            pipeline.stages["other"] = total  # type: ignore[index]
+
     def test_add_after_run_changes_the_dag(self) -> None:
         pipeline = Pipeline([source_rows])
         assert pipeline.order == ("source_rows",)

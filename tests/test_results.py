@@ -134,6 +134,9 @@ class TestStageResult:
         assert gated.status is StageStatus.SKIPPED
         assert gated.skip_reason
         assert (gated.output, gated.error, gated.attempts) == (None, None, 0)
+        # a false condition means the stage never started (no `stage.started` event either)
+        assert gated.started_at is None
+        assert gated.finished_at is None
 
     def test_cancelled(self, mixed_result: PipelineResult) -> None:
         report = mixed_result.stages["report"]
