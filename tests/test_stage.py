@@ -350,6 +350,24 @@ class TestStageContext:
         assert mine[0]["stage"] == "chatty"
         assert mine[0]["rows"] == 3
 
+    def test_a_stage_cannot_be_named_context(self) -> None:
+        """``context`` is reserved: a stage of that name could never be injected, so the
+        definition is rejected (when decorated or, at the latest, when validated)."""
+
+        def build() -> None:
+            @stage
+            def context() -> int:
+                return 1
+
+            @stage
+            def user(context: int) -> int:
+                return context
+
+            Pipeline([context, user]).validate()
+
+        with pytest.raises(PipelineDefinitionError, match="context"):
+            build()
+
     def test_context_in_worker_thread_is_for_that_stage(self) -> None:
         barrier = threading.Barrier(2, timeout=10)
         seen: dict[str, str] = {}
