@@ -430,7 +430,8 @@ class Cache:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path).absolute()
-        self._secret = _open_directory(self.path)
+        self._root = f"{self.path}{os.sep}"
+        self._base_mac = hmac.new(_open_directory(self.path), MAGIC, hashlib.sha256)
         self._lock = threading.Lock()
         self._identities: weakref.WeakKeyDictionary[Stage, tuple[str, bytes] | None] = (
             weakref.WeakKeyDictionary()
@@ -483,9 +484,9 @@ class Cache:
     def load(self, key: str) -> tuple[bool, Any]:
         """``(True, value)`` for a valid entry, else ``(False, None)``: missing, corrupt,
         truncated or badly signed entries are misses and are never unpickled."""
-        path = self._entry(key)
+        path = self._entry(key)[1]
         try:
-            with path.open("rb") as file:
+            with open(path, "rb", buffering=0) as file:  # noqa: PTH123 - see _entry
                 data = file.read()
         except FileNotFoundError:
             return _MISS
@@ -522,15 +523,15 @@ class Cache:
     def store(self, key: str, value: Any) -> None:
         """Save ``value`` atomically. A value that cannot be pickled, or a write that fails,
         is logged once per stage and not cached; it never raises."""
-        path = self._entry(key)
+        directory, path = self._entry(key)
         try:
-            self._write(path, key, value)
+            self._write(directory, path, key, value)
         except _UnpicklableError as error:
             self._warn_key(
                 key,
                 "output",
                 "the output of stage %r (%s) cannot be pickled (%s), so it is not cached",
-                unquote(path.parent.name),
+                unquote(key.rpartition("/")[0]),
                 _type_name(value),
                 error,
             )
@@ -578,11 +579,14 @@ class Cache:
             self._identities[stage] = identity
         return identity
 
-    def _entry(self, key: str) -> Path:
+    def _entry(self, key: str) -> tuple[str, str]:
+        """The directory and file of an entry, as str: on a hit, pathlib would cost more than
+        reading the file."""
         dirname, _, name = key.rpartition("/")
         if not dirname or "/" in dirname or dirname.startswith(".") or len(name) != 64:
             raise ValueError(f"{key!r} is not a key made by this cache")
-        return self.path / dirname / (name + ENTRY_SUFFIX)
+        directory = self._root + dirname
+        return directory, f"{directory}{os.sep}{name}{ENTRY_SUFFIX}"
 
     def _sign(self, key: str, payload: bytes | memoryview) -> bytes:
         mac = self._mac(key)
@@ -590,17 +594,16 @@ class Cache:
         return mac.digest()
 
     def _mac(self, key: str) -> hmac.HMAC:
-        mac = hmac.new(self._secret, MAGIC, hashlib.sha256)
+        mac = self._base_mac.copy()
         mac.update(key.encode())  # binds the entry to its key: a moved file is a miss
         mac.update(b"\0")
         return mac
 
-    def _write(self, path: Path, key: str, value: Any) -> None:
-        directory = path.parent
+    def _write(self, directory: str, path: str, key: str, value: Any) -> None:
         try:
             fd, temp = tempfile.mkstemp(prefix=".", suffix=TEMP_SUFFIX, dir=directory)
-        except FileNotFoundError:
-            directory.mkdir(mode=0o700, exist_ok=True)
+        except FileNotFoundError:  # a new stage, or `flowkit cache clear` removed it
+            Path(directory).mkdir(mode=0o700, exist_ok=True)
             fd, temp = tempfile.mkstemp(prefix=".", suffix=TEMP_SUFFIX, dir=directory)
         try:
             with os.fdopen(fd, "wb") as file:
@@ -616,10 +619,10 @@ class Cache:
                 file.write(mac.digest())
                 file.flush()
                 os.fsync(file.fileno())
-            Path(temp).replace(path)
+            os.replace(temp, path)  # noqa: PTH105 - see _entry
         except BaseException:
             with contextlib.suppress(OSError):
-                Path(temp).unlink()
+                os.unlink(temp)  # noqa: PTH108 - see _entry
             raise
 
     def _warn_key(self, key: str, kind: str, message: str, *args: object) -> None:
