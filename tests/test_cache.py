@@ -263,6 +263,69 @@ class TestHits:
         assert len(_entries(cache_dir, "tags")) == 1
         assert len(_entries(cache_dir, "shout")) == 2
 
+    @pytest.mark.parametrize("executor_name", ["sequential", "threads", "processes", "async"])
+    def test_every_executor_hits_on_the_second_run(
+        self, tmp_path: Path, executor_name: str
+    ) -> None:
+        (tmp_path / "executors_flow.py").write_text(
+            textwrap.dedent(
+                """
+                import os
+                from flowkit import Pipeline, stage
+
+                def note(name):
+                    with open(os.environ["CALLS_FILE"], "a") as calls:
+                        calls.write(name + "\\n")
+
+                @stage(cache=True)
+                def first(x: int) -> int:
+                    note("first")
+                    return x + 1
+
+                @stage(cache=True, map_over="item")
+                def each(item: int, first: int) -> int:
+                    note(f"each:{item}")
+                    return item * first
+
+                @stage(cache=True)
+                async def total(each) -> int:
+                    note("total")
+                    return sum(each)
+
+                pipeline = Pipeline([first, each, total])
+                """
+            )
+        )
+        script = tmp_path / "run_twice.py"
+        script.write_text(
+            textwrap.dedent(
+                """
+                import json, sys
+                from executors_flow import pipeline
+
+                inputs = {"x": 1, "item": [1, 2]}
+                runs = []
+                for _ in range(2):
+                    runs.append(pipeline.run(inputs, cache=sys.argv[1], executor=sys.argv[2]))
+                print(json.dumps([
+                    [r.status.value, r.outputs.get("total"), [s.cached for s in r.stages.values()]]
+                    for r in runs
+                ]))
+                """
+            )
+        )
+        calls_file = tmp_path / "calls"
+
+        out = _run_script(
+            script, str(tmp_path / "cache"), executor_name, env={"CALLS_FILE": str(calls_file)}
+        )
+
+        assert json.loads(out) == [
+            ["success", 6, [False, False, False]],
+            ["success", 6, [True, False, True]],  # a map_over stage caches item by item
+        ]
+        assert sorted(calls_file.read_text().split()) == ["each:1", "each:2", "first", "total"]
+
 
 class TestInvalidation:
     def test_changed_code_reruns_only_that_stage_and_its_dependents(
