@@ -412,14 +412,14 @@ class TestParallelStage:
 
     def test_fails_if_a_child_fails_after_all_finish(self, executor: str) -> None:
         finished: list[str] = []
-        started = threading.Event()
+        bad_failed = threading.Event()
 
         def bad() -> None:
-            started.wait(10)
+            bad_failed.set()
             raise ValueError("child broke")
 
         def good() -> str:
-            started.set()
+            bad_failed.wait(10)  # a sibling has failed already: this child still finishes
             finished.append("good")
             return "ok"
 
