@@ -222,7 +222,10 @@ def _scalar(text: str, annotation: Any) -> Any:
     if issubclass(annotation, enum.Enum):
         if text in annotation.__members__:
             return annotation[text]
-        return next(m for m in annotation if str(m.value) == text)  # StopIteration is no fit
+        for member in annotation:
+            if str(member.value) == text:
+                return member
+        raise ValueError(text)
     if annotation in (dt.datetime, dt.date, dt.time):
         return annotation.fromisoformat(text)
     return text

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -257,8 +258,10 @@ def timeline(run: RunRecord, width: int, label_width: int) -> list[str]:
         return []
     span = max(t1 - t0, 1e-9)
 
-    def column(t: float) -> int:
-        return min(width - 1, max(0, round((t - t0) / span * (width - 1))))
+    def column(t: float, end: bool = False) -> int:
+        # Column k covers [k, k + 1) * span / width: a bar covers every column it touches.
+        position = max(0.0, (t - t0) / span * width)
+        return min(width, math.ceil(position)) if end else min(width - 1, int(position))
 
     lines = [f"timeline: 0 to {_seconds(t1 - t0)}, one column = {_seconds(span / width)}"]
     for stage in run.stages.values():
@@ -269,7 +272,8 @@ def timeline(run: RunRecord, width: int, label_width: int) -> list[str]:
             glyph = _GLYPHS.get(stage.status, "?")
             if stage.started is None:  # never ran: a point where it was decided
                 glyph = "c" if stage.cached else "."
-            for i in range(column(begin), max(column(end), column(begin)) + 1):
+            first = column(begin)
+            for i in range(first, max(column(end, end=True), first + 1)):
                 cells[i] = glyph
         lines.append(f"  {stage.name.ljust(label_width)}  |{''.join(cells)}|")
     lines.append(f"  {LEGEND}")

@@ -51,6 +51,17 @@ class TestTopLevel:
 
         one_line_error(done, "--dask-address needs --executor dask")
 
+    def test_an_unreachable_dask_scheduler_is_one_line(self) -> None:
+        done = flowkit(
+            "run", target("basic"), "-i", "count=1", "--dask-address", "tcp://127.0.0.1:1",
+            env={"DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "1s"},
+            )  # fmt: skip
+        stderr = done.stderr.splitlines()
+
+        assert (done.returncode, done.stdout) == (2, "")
+        assert stderr[-1].startswith("Error: OSError (Dask scheduler tcp://127.0.0.1:1): ")
+        assert "Traceback" not in done.stderr
+
     def test_dask_missing_says_how_to_install_it(self) -> None:
         code = (
             "import sys; sys.modules['distributed'] = None; sys.modules['dask'] = None; "

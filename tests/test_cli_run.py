@@ -85,6 +85,17 @@ class TestOutcomes:
         assert done.returncode == 0, done.stderr
         assert summary(done.stdout) == ("basic", "success", "4", "0", "1", "0")
 
+    @pytest.mark.slow
+    def test_dask_runs_a_file_target_on_a_local_cluster(self, tmp_path: Path) -> None:
+        out = tmp_path / "result.json"
+        args = ("run", target("basic"), "-i", "count=3", "--executor", "dask")
+        done = flowkit(*args, "--result-json", out)
+
+        assert done.returncode == 0, done.stderr
+        assert json.loads(out.read_text())["stages"]["report"]["output"] == "sum=3"
+        ours = [line for line in done.stderr.splitlines() if line.startswith("{")]
+        assert json_lines("\n".join(ours))[-1]["event"] == "pipeline.succeeded"
+
     def test_inputs_a_stage_reads_from_its_context_are_accepted(self) -> None:
         done = flowkit("run", target("context_input"), "-i", "source=orders.csv")
 
