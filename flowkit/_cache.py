@@ -368,7 +368,7 @@ def _read_or_create_key(path: Path) -> bytes:
 
 def _read_key(path: Path) -> bytes:
     """Read the signing key (FileNotFoundError when there is none yet)."""
-    deadline = time.monotonic() + 2.0
+    deadline = time.monotonic() + 0.5  # a creator writes 32 bytes right after creating it
     while True:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
         with os.fdopen(fd, "rb") as file:
