@@ -3,6 +3,7 @@ conditions, fan-out and one structlog event per state transition."""
 
 from importlib.metadata import PackageNotFoundError, version
 
+from flowkit._cache import Cache
 from flowkit._context import StageContext
 from flowkit._decorator import stage
 from flowkit._graph import InputSpec
@@ -28,6 +29,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
 __all__ = [
+    "Cache",
     "CacheError",
     "ConditionalStage",
     "CycleError",

@@ -153,8 +153,8 @@ def _check_types(stages: Mapping[str, Stage]) -> None:
     for consumer in stages.values():
         for param in consumer.parameters:
             producer = stages.get(param)
-            if producer is None or param == consumer.map_over:
-                continue
+            if producer is None or param == consumer.map_over or producer.map_over is not None:
+                continue  # fan-out: the consumer takes one item, the producer returns a list
             wanted = consumer.annotations.get(param)
             produced = producer.annotations.get("return")
             if wanted is None or produced is None:

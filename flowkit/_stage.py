@@ -406,7 +406,7 @@ class ParallelStage(Stage):
         for child in children:
             params.update(dict.fromkeys(p for p in child.parameters if p != CONTEXT))
             depends_on.update(dict.fromkeys(child.depends_on))
-        self.__module__ = _caller_module()
+        self.__module__ = _caller_module() or __name__
         self.__attrs_init__(
             name=name,
             stages=children,
