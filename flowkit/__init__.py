@@ -1,7 +1,7 @@
 """flowkit: plain functions become a DAG that runs concurrently, with retries, timeouts,
 conditions, fan-out and one structlog event per state transition."""
 
-from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 from flowkit._cache import Cache
 from flowkit._context import StageContext
@@ -23,10 +23,18 @@ from flowkit.errors import (
     UnknownDependencyError,
 )
 
-try:
-    __version__ = version("flowkit")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0.0.0"
+
+def __getattr__(name: str) -> Any:
+    # importlib.metadata costs a third of `import flowkit`: read the version on first use.
+    if name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return version("flowkit")
+        except PackageNotFoundError:  # running from a source tree that was never installed
+            return "0.0.0"
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "Cache",
