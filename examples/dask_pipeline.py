@@ -60,9 +60,13 @@ def check(totals: dict[str, float], chunks: int, size: int = 250_000) -> str:
 pipeline = Pipeline.from_module(__name__, name="dask_pipeline")
 
 if __name__ == "__main__":
+    # Dask workers import stages by module and name, and a script runs as "__main__": run
+    # the pipeline of this same file imported under its own name (its folder is on sys.path).
+    from dask_pipeline import pipeline as importable
+
     from flowkit.executors import DaskExecutor
 
-    result = pipeline.run({"chunks": 4}, executor=DaskExecutor())
+    result = importable.run({"chunks": 4}, executor=DaskExecutor())
     result.raise_on_failure()
     print(result["check"])
     print(f"the chunks ran in {int(result['totals']['processes'])} worker process(es)")
