@@ -251,7 +251,9 @@ def run_group(
         Exception: The first failed child's error, after all children finished.
     """
     graph = compile_graph({child.name: child for child in stage.stages})
-    workers = stage.max_workers or (parent.max_workers if parent else default_workers())
+    # A group runs its children concurrently whatever the executor (DESIGN §2): its own
+    # max_workers, else the default pool size.
+    workers = stage.max_workers or default_workers()
     child_run = Run(
         Plan(graph, list(graph.order), ()),
         kwargs,

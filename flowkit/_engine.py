@@ -206,10 +206,10 @@ class Run:
         look it up in the cache, emit ``stage.started``. Returns the final result when the
         stage ends here (condition false, cache hit), else None: call it now."""
         attempt = self.attempts[k] = self.attempts[k] + 1
-        if attempt == 1:
-            self.first_start[k] = monotonic()
         if self.plan.conditional[k] and not stage.should_run(kwargs):
             return self.conclude(k, SKIPPED, reason="condition is false")
+        if not self.first_start[k]:
+            self.first_start[k] = monotonic()
         if self.plan.wants_context[k]:
             kwargs[CONTEXT] = self._context(k, kwargs, attempt)
         cache = self.cache
@@ -231,6 +231,8 @@ class Run:
     def failed(self, k: int, error: Exception, start: float) -> StageResult | float:
         """An attempt of stage ``k`` raised: the final result, or the delay before a retry."""
         attempt = self.attempts[k]
+        if not self.first_start[k]:
+            self.first_start[k] = start  # the condition raised: the attempt still counts
         if self.stopping or not self.plan.retries[k].should_retry(attempt, error):
             self.cache_keys.pop(k, None)
             return self.conclude(k, FAILED, error=error)
@@ -385,6 +387,10 @@ class Run:
             reason if status is SKIPPED else None,
             cached,
         )
+        if self.results[k] is not None:
+            return result  # abandoned at an interrupt and ended late: no hook, no event
+        if status is FAILED and self.fail_fast:
+            self.stopping = True  # before hooks and events, so no stage starts meanwhile
         stage = self.plan.stages[k]
         if status is SUCCESS:
             hook = stage.on_success

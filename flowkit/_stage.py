@@ -52,6 +52,11 @@ def _tags(value: Iterable[str]) -> frozenset[str]:
 def _check_name(stage: Any, _: attrs.Attribute[Any], value: object) -> None:
     if not isinstance(value, str) or not value or value != value.strip():
         raise PipelineDefinitionError(f"a stage name must be a non-empty string, got {value!r}")
+    if value == CONTEXT:
+        raise PipelineDefinitionError(
+            "a stage cannot be named 'context': that parameter name is reserved for the "
+            "StageContext; rename the function or pass name=..."
+        )
 
 
 def _check_timeout(stage: Any, _: attrs.Attribute[Any], value: float | None) -> None:

@@ -8,7 +8,11 @@ cluster; any object implementing :class:`Executor` can be passed as ``executor=`
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping
+import contextlib
+import signal
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from flowkit._drivers import run_sequential, run_threads
@@ -93,15 +97,40 @@ def execute(
     if validate is not None:
         validate(s for k, s in enumerate(run.plan.stages) if k not in run.plan.overridden)
     announce(run)
-    if chosen == "sequential":
-        run_sequential(run)
-    elif chosen == "threads":
-        run_threads(run, run.max_workers)
-    elif chosen == "async":
-        asyncio.run(drive_async(run, reraise=False))
-    else:
-        ExecutorDriver(run, chosen).drive()  # type: ignore[arg-type]
+    with _sigterm_interrupts():
+        if chosen == "sequential":
+            run_sequential(run)
+        elif chosen == "threads":
+            run_threads(run, run.max_workers)
+        elif chosen == "async":
+            try:
+                asyncio.run(drive_async(run, reraise=False))
+            except KeyboardInterrupt:  # SIGTERM: asyncio.run cancelled the stage tasks
+                run.interrupted = run.stopping = True
+        else:
+            ExecutorDriver(run, chosen).drive()  # type: ignore[arg-type]
     return run.finish()
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """Let SIGTERM cancel a run like Ctrl-C (DESIGN §3), unless the application already
+    handles SIGTERM or this is not the main thread (only it receives signals)."""
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+    ):
+        yield
+        return
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 async def execute_async(run: Run) -> PipelineResult:
