@@ -1,12 +1,451 @@
-"""Run stages on a Dask cluster (placeholder: being implemented)."""
+"""Run stages on a Dask cluster: each stage call is one Dask task.
+
+The driver stays in the calling process (scheduling, retries, timeouts, events, hooks, the
+cache); this executor only turns calls into tasks. A dependency's output reaches its
+dependents as the Dask future of the task that made it, so data moves worker to worker; the
+driver also fetches each output once, for the run's result.
+
+A worker that dies while it runs a call makes that attempt fail with
+:class:`~flowkit.executors.WorkerDiedError` (as with the ``processes`` executor): the
+stage's retries decide what happens next, and the loss shows in the event log.
+"""
 
 from __future__ import annotations
 
+import importlib
+import os
+import pickle
+import queue
+import sys
+import threading
+import uuid
+import weakref
+from collections.abc import Hashable, Iterable
+from types import TracebackType
 from typing import Any
+
+import distributed as _distributed
+
+from flowkit._stage import ConditionalStage, ParallelStage, Stage
+from flowkit.errors import PipelineDefinitionError
+from flowkit.executors._processes import WorkerDiedError
+from flowkit.executors._protocol import Completion, call_stage
+
+__all__ = ["DaskExecutor"]
+
+# distributed is mostly unannotated: go through Any rather than silence every call.
+distributed: Any = _distributed
+_cloudpickle: Any = importlib.import_module("cloudpickle")  # a dask dependency, untyped
+
+_POLL_S = 1.0  # how often a blocked wait checks that the client is still connected
+
+
+def _run_on_worker(name: str, payload: bytes, kwargs: dict[str, Any]) -> Any:
+    """The task every stage call becomes: load the stage, call it once."""
+    try:
+        stage = pickle.loads(payload)  # noqa: S301 - pickled by our own driver
+    except Exception as error:
+        raise ImportError(
+            f"stage {name!r} cannot be loaded on Dask worker {distributed.get_worker().address}: "
+            f"{error}; the workers need the module that defines it (same environment and "
+            "PYTHONPATH, or client.upload_file)"
+        ) from error
+    return call_stage(stage, kwargs)
+
+
+class _LossListener:
+    """Hands a client's ``remove-worker`` scheduler events to the executors using it (a
+    Client keeps one handler per topic, so executors sharing a Client share a listener)."""
+
+    def __init__(self) -> None:
+        self.inboxes: dict[int, queue.SimpleQueue[Any]] = {}
+        self.lock = threading.Lock()
+
+    def add(self, client: Any, inbox: queue.SimpleQueue[Any]) -> None:
+        with self.lock:
+            if not self.inboxes:
+                client.subscribe_topic("all", self.handle)
+            self.inboxes[id(inbox)] = inbox
+
+    def remove(self, client: Any, inbox: queue.SimpleQueue[Any]) -> None:
+        with self.lock:
+            removed = self.inboxes.pop(id(inbox), None) is not None
+            if removed and not self.inboxes and client.status == "running":
+                client.unsubscribe_topic("all")
+
+    def handle(self, event: tuple[float, Any]) -> None:
+        msg = event[1]
+        if not isinstance(msg, dict) or msg.get("action") != "remove-worker":
+            return
+        if msg.get("expected"):  # a graceful retirement: Dask moves its tasks itself
+            return
+        lost = (str(msg.get("worker")), frozenset(msg.get("processing-tasks", ())))
+        with self.lock:
+            for inbox in self.inboxes.values():
+                inbox.put(lost)
+
+
+_listeners: weakref.WeakKeyDictionary[Any, _LossListener] = weakref.WeakKeyDictionary()
+_listeners_lock = threading.Lock()
+
+
+def _listener(client: Any) -> _LossListener:
+    with _listeners_lock:
+        return _listeners.setdefault(client, _LossListener())
+
+
+class _Call:
+    __slots__ = ("future", "name")
+
+    def __init__(self, name: str, future: Any) -> None:
+        self.name = name
+        self.future = future
 
 
 class DaskExecutor:
-    """Runs each stage call as a task on a Dask cluster."""
+    """Runs each stage call as a task on a Dask cluster (``pip install "flowkit[dask]"``).
 
-    def __init__(self, address: Any = None) -> None:
-        raise NotImplementedError("DaskExecutor is not implemented yet")
+    Args:
+        address: ``None`` to start a private ``distributed.LocalCluster`` (worker processes
+            on 127.0.0.1, no dashboard); a scheduler address such as
+            ``"tcp://127.0.0.1:8786"``; or a connected ``distributed.Client``. A cluster or
+            Client you give is never closed by flowkit.
+        **cluster_options: ``LocalCluster`` options (``n_workers``, ``threads_per_worker``,
+            ``memory_limit``, ...) for the private cluster; only with ``address=None``.
+
+    A private cluster (or a Client made for an address) lives for one run: it starts when
+    the run starts and closes when it ends. To keep it across runs, use the executor as a
+    context manager::
+
+        with DaskExecutor(n_workers=4) as dask_executor:
+            first = pipeline.run(executor=dask_executor)
+            second = pipeline.run(executor=dask_executor)
+
+    Stages must pickle and be importable on the workers (cloudpickle sends lambdas and
+    local functions by value); stages defined in ``__main__`` are refused before the run
+    starts. Calls in flight are limited to the cluster's worker threads when the run starts
+    (``max_workers`` does not apply).
+
+    Raises:
+        TypeError: ``cluster_options`` given together with an ``address``.
+    """
+
+    def __init__(self, address: Any = None, **cluster_options: Any) -> None:
+        if address is not None and cluster_options:
+            raise TypeError(
+                f"DaskExecutor: {', '.join(sorted(cluster_options))} configure the LocalCluster "
+                "started when no address is given; configure your own cluster where you "
+                "start it"
+            )
+        self.address = address
+        self.cluster_options = cluster_options
+        self._client: Any = None
+        self._cluster: Any = None
+        self._kept = False  # inside `with`: the private cluster outlives each run
+        self._inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._calls: dict[Hashable, _Call] = {}
+        self._keys: dict[str, Hashable] = {}  # Dask key -> driver key
+        self._payloads: dict[int, tuple[Stage, bytes]] = {}  # id(stage) -> (stage, pickle)
+        self._done: list[Completion] = []
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    @property
+    def client(self) -> Any:
+        """The ``distributed.Client`` while connected (during a run or inside ``with``)."""
+        return self._client
+
+    def __enter__(self) -> DaskExecutor:
+        self._connect()
+        self._kept = True
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._kept = False
+        self.close()
+
+    def close(self) -> None:
+        """Close what this executor started (its Client, its LocalCluster), never a Client
+        or cluster it was given."""
+        client, cluster = self._client, self._cluster
+        self._client = self._cluster = None
+        if client is not None and client is not self.address:
+            client.close()
+        if cluster is not None:
+            cluster.close()
+
+    def _connect(self) -> Any:
+        if self._client is not None:
+            return self._client
+        if isinstance(self.address, distributed.Client):
+            self._client = self.address
+            return self._client
+        try:
+            if self.address is None:
+                self._cluster = distributed.LocalCluster(**self._local_options())
+                self._client = distributed.Client(self._cluster, set_as_default=False)
+            else:
+                self._client = distributed.Client(self.address, set_as_default=False)
+        except OSError as error:
+            self.close()
+            raise ConnectionError(
+                f"cannot reach the Dask scheduler at {self.address}: {error}; start one with "
+                "`dask scheduler` (and workers with `dask worker ADDRESS`) or fix the address"
+            ) from error
+        except BaseException:
+            self.close()
+            raise
+        return self._client
+
+    def _local_options(self) -> dict[str, Any]:
+        options: dict[str, Any] = {
+            "n_workers": max(1, min(4, os.cpu_count() or 1)),
+            "threads_per_worker": 1,
+            "processes": True,
+            "host": "127.0.0.1",
+            "dashboard_address": None,
+            **self.cluster_options,
+        }
+        options["scheduler_kwargs"] = {
+            # Dask must not re-run a call whose worker died: that is a failed attempt, and
+            # the stage's retries decide (no silent second run of its code).
+            "allowed_failures": 0,
+            # Even without a dashboard the scheduler serves /health and /metrics over HTTP,
+            # by default on port 8787 of every interface: loopback and a free port instead.
+            "dashboard_address": "127.0.0.1:0",
+            **options.get("scheduler_kwargs", {}),
+        }
+        return options
+
+    # -- the Executor protocol -------------------------------------------------------------
+
+    def validate(self, stages: Iterable[Stage]) -> None:
+        """Refuse, before any work starts, a stage that cannot be sent to the workers.
+
+        Raises:
+            PipelineDefinitionError: A stage lives in ``__main__`` or does not pickle.
+        """
+        for stage in stages:
+            self._payload(stage)
+
+    def start(self, max_workers: int) -> int:
+        try:
+            client = self._connect()
+            _listener(client).add(client, self._inbox)
+            threads: int = sum(client.nthreads().values())
+        except BaseException:
+            self.shutdown()
+            raise
+        return max(1, threads)
+
+    def submit(self, key: Hashable, stage: Stage, kwargs: dict[str, Any]) -> None:
+        try:
+            payload = self._payload(stage)
+            dask_key = f"{stage.name}-{uuid.uuid4().hex}"  # the dashboard groups by name
+            future = self._client.submit(
+                _run_on_worker, stage.name, payload, kwargs, key=dask_key, pure=False
+            )
+        except PipelineDefinitionError as error:
+            self._done.append(Completion(key, ok=False, value=error))
+            return
+        except Exception as error:  # noqa: BLE001 - reported as the stage's failure
+            self._done.append(Completion(key, ok=False, value=_unpicklable(stage, kwargs, error)))
+            return
+        self._calls[key] = _Call(stage.name, future)
+        self._keys[dask_key] = key
+        future.add_done_callback(self._inbox.put)
+
+    def wait(self, timeout: float | None) -> list[Completion]:
+        if not self._done:
+            self._take(self._receive(timeout))
+        done, self._done = self._done, []
+        return done
+
+    def cancel(self, key: Hashable) -> None:
+        call = self._forget(key)
+        if call is not None and self._client is not None:
+            # A running task cannot be interrupted: Dask drops it, and its worker thread
+            # stays busy until the function returns (the result is discarded).
+            self._client.cancel([call.future])
+
+    def shutdown(self) -> None:
+        futures = [call.future for call in self._calls.values()]
+        self._calls.clear()
+        self._keys.clear()
+        self._payloads.clear()
+        self._done.clear()
+        inbox, self._inbox = self._inbox, queue.SimpleQueue()
+        client = self._client
+        try:
+            if client is not None:
+                _listener(client).remove(client, inbox)
+                if futures and client.status == "running":
+                    client.cancel(futures)
+        finally:
+            if not self._kept:
+                self.close()
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _payload(self, stage: Stage) -> bytes:
+        cached = self._payloads.get(id(stage))
+        if cached is not None:
+            return cached[1]
+        main = _by_name_in_main(stage)
+        if main is not None:
+            raise PipelineDefinitionError(
+                f"stage {main!r} is defined in __main__, which Dask workers cannot import; "
+                "move it to a module the workers can import"
+            )
+        try:
+            payload: bytes = _cloudpickle.dumps(stage, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as error:
+            raise PipelineDefinitionError(
+                f"stage {stage.name!r}: the stage of type {type(stage).__qualname__} cannot be "
+                f"pickled ({error}); the Dask executor sends stages to worker processes"
+            ) from error
+        self._payloads[id(stage)] = (stage, payload)  # holding the stage keeps its id unique
+        return payload
+
+    def _receive(self, timeout: float | None) -> list[Any]:
+        """What arrived within ``timeout``: done futures and lost workers."""
+        remaining = timeout
+        while True:
+            wait = _POLL_S if remaining is None else max(0.0, min(remaining, _POLL_S))
+            try:
+                items = [self._inbox.get(timeout=wait)]
+                break
+            except queue.Empty:
+                if self._client is None or self._client.status in ("closing", "closed"):
+                    self._fail_all("the Dask client closed while the stage ran")
+                    return []
+                if remaining is not None:
+                    remaining -= wait
+                    if remaining <= 0:
+                        return []
+        while True:
+            try:
+                items.append(self._inbox.get_nowait())
+            except queue.Empty:
+                return items
+
+    def _take(self, items: list[Any]) -> None:
+        finished: list[tuple[Hashable, _Call]] = []
+        for item in items:
+            if not isinstance(item, distributed.Future):
+                self._lost(*item)
+                continue
+            key = self._keys.get(item.key)
+            call = self._calls.get(key) if key is not None else None
+            if call is None:
+                continue  # cancelled or timed out: a late result is void
+            if item.status == "finished":
+                finished.append((key, call))
+            else:
+                self._forget(key)
+                self._done.append(Completion(key, ok=False, value=_task_error(call, item)))
+        if finished:
+            self._done.extend(self._fetch(finished))
+
+    def _fetch(self, finished: list[tuple[Hashable, _Call]]) -> list[Completion]:
+        futures = [call.future for _, call in finished]
+        try:
+            values = self._client.gather(futures)
+            holders = self._client.who_has(futures)
+        except Exception:  # noqa: BLE001 - an output that cannot travel: find which
+            if len(finished) > 1:
+                return [c for one in finished for c in self._fetch([one])]
+            key, call = finished[0]
+            self._forget(key)
+            return [Completion(key, ok=False, value=_fetch_error(call))]
+        done = []
+        for (key, call), value in zip(finished, values, strict=True):
+            self._forget(key)
+            where = holders.get(call.future.key) or (None,)
+            done.append(Completion(key, True, value, ref=call.future, worker=where[0]))
+        return done
+
+    def _lost(self, worker: str, dask_keys: frozenset[str]) -> None:
+        for dask_key in dask_keys:
+            key = self._keys.get(dask_key)
+            call = self._calls.get(key) if key is not None else None
+            if call is not None:
+                self.cancel(key)  # Dask may already re-run it: the stage's retries decide
+                error = WorkerDiedError(f"Dask worker {worker} died while running {call.name!r}")
+                self._done.append(Completion(key, ok=False, value=error, worker=worker))
+
+    def _fail_all(self, reason: str) -> None:
+        for key, call in list(self._calls.items()):
+            self._forget(key)
+            error = ConnectionError(f"stage {call.name!r}: {reason}")
+            self._done.append(Completion(key, ok=False, value=error))
+
+    def _forget(self, key: Hashable) -> _Call | None:
+        call = self._calls.pop(key, None)
+        if call is not None:
+            self._keys.pop(call.future.key, None)
+        return call
+
+
+def _by_name_in_main(stage: Stage) -> str | None:
+    """The name of a stage (or child) that pickles as a reference to ``__main__``, whose
+    namesake on a worker is some other script, or None. (A stage pickles by reference when
+    it is the module attribute named by its ``__qualname__``, see ``FunctionStage``.)"""
+    if isinstance(stage, ParallelStage):
+        return next(filter(None, map(_by_name_in_main, stage.stages)), None)
+    if isinstance(stage, ConditionalStage) and _by_name_in_main(stage.inner) is not None:
+        return stage.name
+    if getattr(stage, "__module__", None) != "__main__":
+        return None
+    target: Any = sys.modules.get("__main__")
+    for part in getattr(stage, "__qualname__", "").split("."):
+        target = getattr(target, part, None)
+    return stage.name if target is stage else None
+
+
+def _task_error(call: _Call, future: Any) -> BaseException:
+    error = future.exception() if future.status == "error" else None
+    if isinstance(error, distributed.KilledWorker):
+        # The scheduler gave up after workers died running it: the same loss as above.
+        worker = getattr(error.last_worker, "address", "?")
+        lost = WorkerDiedError(f"Dask worker {worker} died while running {call.name!r}")
+        lost.__cause__ = error
+        return lost
+    if isinstance(error, BaseException):
+        return error
+    return RuntimeError(
+        f"stage {call.name!r}: its Dask task ended as {future.status!r} (cancelled outside "
+        "flowkit, or the scheduler lost it)"
+    )
+
+
+def _fetch_error(call: _Call) -> Exception:
+    try:
+        call.future.result()
+    except Exception as error:  # noqa: BLE001 - this is the error we report
+        reason = str(error).strip().partition("\n")[0]  # Dask appends whole tracebacks
+        return TypeError(
+            f"stage {call.name!r}: its output cannot be sent back from the Dask worker "
+            f"({reason}); outputs must pickle"
+        )
+    return RuntimeError(f"stage {call.name!r}: its output could not be fetched")
+
+
+def _unpicklable(stage: Stage, kwargs: dict[str, Any], error: Exception) -> Exception:
+    for param, value in kwargs.items():
+        if isinstance(value, distributed.Future):
+            continue
+        try:
+            _cloudpickle.dumps(value)
+        except Exception as value_error:  # noqa: BLE001 - this is the culprit we report
+            return TypeError(
+                f"stage {stage.name!r}: argument {param!r}: a value of type "
+                f"{type(value).__qualname__} cannot be pickled ({value_error}); the Dask "
+                "executor sends arguments to worker processes"
+            )
+    return TypeError(f"stage {stage.name!r}: the Dask task cannot be submitted ({error})")

@@ -1,0 +1,1 @@
+"""Importable sample pipelines for the Dask tests (workers import stages by name)."""
