@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import textwrap
@@ -10,11 +11,8 @@ import pytest
 
 SCRIPT = textwrap.dedent(
     """
-    import asyncio, os, signal, sys, threading, time
+    import asyncio, sys, time
     from flowkit import Pipeline, stage
-
-    executor = sys.argv[1]
-    started = threading.Event()
 
     @stage
     def quick() -> int:
@@ -22,39 +20,42 @@ SCRIPT = textwrap.dedent(
 
     @stage
     def slow(quick: int) -> int:
-        started.set()
+        print("slow started", flush=True)
         time.sleep(30)
         return 2
 
     @stage
     async def aslow(quick: int) -> int:
-        started.set()
+        print("slow started", flush=True)
         await asyncio.sleep(30)
         return 2
 
-    def terminate() -> None:
-        started.wait(10)
-        os.kill(os.getpid(), signal.SIGTERM)
-
-    threading.Thread(target=terminate, daemon=True).start()
+    executor = sys.argv[1]
     pipeline = Pipeline([quick, aslow if executor == "async" else slow])
     result = pipeline.run(executor=executor)
-    print(result.status.value, *(r.status.value for r in result.stages.values()))
+    print("result:", result.status.value, *(r.status.value for r in result.stages.values()))
     """
 )
 
 
 @pytest.mark.parametrize("executor", ["sequential", "threads", "async"])
 def test_sigterm_returns_a_cancelled_result_keeping_finished_stages(executor: str) -> None:
-    completed = subprocess.run(
+    with subprocess.Popen(
         [sys.executable, "-c", SCRIPT, executor],
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=25,
-        check=False,
-    )
+    ) as child:
+        assert child.stdout is not None
+        lines = []
+        for line in child.stdout:  # structlog's default prints the events to stdout too
+            lines.append(line)
+            if line.startswith("slow started"):
+                child.send_signal(signal.SIGTERM)
+                break
+        out, err = child.communicate(timeout=20)
+        lines.extend(out.splitlines())
 
-    assert completed.returncode == 0, completed.stderr
-    *logs, summary = completed.stdout.splitlines()  # structlog's default prints to stdout
-    assert summary.split() == ["cancelled", "success", "cancelled"]
-    assert "pipeline.cancelled" in logs[-1]
+    assert child.returncode == 0, err
+    assert lines[-1].split() == ["result:", "cancelled", "success", "cancelled"]
+    assert "pipeline.cancelled" in lines[-2]
