@@ -30,7 +30,7 @@ from flowkit import (  # noqa: E402
     StageStatus,
     StageTimeoutError,
 )
-from flowkit.executors import DaskExecutor, Executor, WorkerDiedError  # noqa: E402
+from flowkit.executors import Completion, DaskExecutor, Executor, WorkerDiedError  # noqa: E402
 
 TESTS = Path(__file__).parent
 STARTUP_S = 60  # generous: the machine may be busy with other test runs
@@ -197,6 +197,45 @@ def test_results_equal_the_threads_executor(
 
 def test_the_executor_implements_the_protocol() -> None:
     assert isinstance(DaskExecutor(), Executor)
+
+
+def test_completions_carry_the_value_a_future_for_dependents_and_the_worker(
+    local_executor: DaskExecutor,
+) -> None:
+    def next_completion() -> Completion:
+        done: list[Completion] = []
+        while not done:
+            done = local_executor.wait(STARTUP_S)
+        return done[0]
+
+    capacity = local_executor.start(max_workers=99)
+    try:
+        local_executor.submit("first", shapes.first, {"x": 1})
+        first = next_completion()
+        local_executor.submit("second", shapes.second, {"first": first.ref})
+        second = next_completion()
+        workers = set(local_executor.client.nthreads())
+    finally:
+        local_executor.shutdown()
+
+    assert capacity == 2  # two single-threaded workers, whatever max_workers says
+    assert (first.key, first.ok, first.value) == ("first", True, 2)
+    assert isinstance(first.ref, distributed.Future)
+    assert first.worker in workers
+    assert (second.key, second.ok, second.value) == ("second", True, 20)
+
+
+def test_the_cache_serves_stages_and_items_on_dask(
+    local_executor: DaskExecutor, tmp_path: Path
+) -> None:
+    inputs = {"x": 3, "cached_square_items": [1, 2]}
+
+    first = shapes.caching.run(inputs, executor=local_executor, cache=tmp_path)
+    second = shapes.caching.run(inputs, executor=local_executor, cache=tmp_path)
+
+    assert first.outputs == second.outputs == {"cached_square": 9, "cached_items": [2, 3]}
+    assert not first.stages["cached_square"].cached
+    assert second.stages["cached_square"].cached
 
 
 def test_stages_run_in_worker_processes(local_executor: DaskExecutor) -> None:

@@ -279,3 +279,16 @@ def combined(both: dict[str, int]) -> int:
 
 
 grouped = Pipeline([both, combined], name="grouped")
+
+
+@stage(cache=True)
+def cached_square(x: int) -> int:
+    return x * x
+
+
+@stage(cache=True, map_over="cached_square_items")
+def cached_items(cached_square_items: int) -> int:
+    return cached_square_items + 1
+
+
+caching = Pipeline([cached_square, cached_items], name="caching")
