@@ -193,9 +193,10 @@ class DaskExecutor:
                 self._client = distributed.Client(self.address, set_as_default=False)
         except OSError as error:
             self.close()
-            raise ConnectionError(
-                f"cannot reach the Dask scheduler at {self.address}: {error}; start one with "
-                "`dask scheduler` (and workers with `dask worker ADDRESS`) or fix the address"
+            # distributed's message already names the address.
+            raise OSError(
+                f"{error}; start a scheduler there with `dask scheduler` (and workers with "
+                "`dask worker ADDRESS`), or fix the address"
             ) from error
         except BaseException:
             self.close()
