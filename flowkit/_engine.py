@@ -33,6 +33,11 @@ monotonic = time.monotonic
 
 
 _CACHED = {"cached": True}
+_NOWHERE: dict[str, str] = {}
+
+
+def _where(worker: str | None) -> dict[str, str]:
+    return _NOWHERE if worker is None else {"worker": worker}
 
 
 class Plan:
@@ -228,14 +233,17 @@ class Run:
             )
         return None
 
-    def failed(self, k: int, error: Exception, start: float) -> StageResult | float:
-        """An attempt of stage ``k`` raised: the final result, or the delay before a retry."""
+    def failed(
+        self, k: int, error: Exception, start: float, worker: str | None = None
+    ) -> StageResult | float:
+        """An attempt of stage ``k`` raised: the final result, or the delay before a retry.
+        ``worker`` (where it ran, for executor objects) is added to the event."""
         attempt = self.attempts[k]
         if not self.first_start[k]:
             self.first_start[k] = start  # the condition raised: the attempt still counts
         if self.stopping or not self.plan.retries[k].should_retry(attempt, error):
             self.cache_keys.pop(k, None)
-            return self.conclude(k, FAILED, error=error)
+            return self.conclude(k, FAILED, error=error, worker=worker)
         delay = self.plan.retries[k].delay(attempt)
         self.events.emit(
             ev.STAGE_RETRYING,
@@ -245,16 +253,18 @@ class Run:
             delay_s=delay,
             duration_s=monotonic() - start,
             **ev.error_fields(error),
+            **_where(worker),
         )
         return delay
 
-    def succeeded(self, k: int, output: Any) -> StageResult:
-        """An attempt of stage ``k`` returned ``output``: store it, return the final result."""
+    def succeeded(self, k: int, output: Any, worker: str | None = None) -> StageResult:
+        """An attempt of stage ``k`` returned ``output``: store it, return the final result.
+        ``worker`` (where it ran, for executor objects) is added to the event."""
         if self.cache_keys:
             key = self.cache_keys.pop(k, None)
             if key is not None:
                 self.cache.store(key, output)  # type: ignore[union-attr]
-        return self.conclude(k, SUCCESS, output)
+        return self.conclude(k, SUCCESS, output, worker=worker)
 
     def record(self, k: int, result: StageResult) -> list[int]:
         """Store stage ``k``'s final result; return the stages that became ready."""
@@ -367,6 +377,7 @@ class Run:
         error: BaseException | None = None,
         reason: str | None = None,
         cached: bool = False,
+        worker: str | None = None,
     ) -> StageResult:
         """Build stage ``k``'s final result, run its hook and emit its event."""
         end = monotonic()
@@ -407,7 +418,7 @@ class Run:
                     status="success",
                     attempt=result.attempts,
                     duration_s=result.duration,
-                    **_CACHED if cached else {},
+                    **_CACHED if cached else _where(worker),
                 )
         elif status is FAILED:
             events.emit(
@@ -417,6 +428,7 @@ class Run:
                 attempt=result.attempts,
                 duration_s=result.duration,
                 **ev.error_fields(error),  # type: ignore[arg-type]
+                **_where(worker),
             )
         else:
             events.emit(f"stage.{status.value}", stage=name, status=status.value, reason=reason)

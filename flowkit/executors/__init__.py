@@ -96,6 +96,10 @@ def execute(
     validate = getattr(chosen, "validate", None)
     if validate is not None:
         validate(s for k, s in enumerate(run.plan.stages) if k not in run.plan.overridden)
+    driver = None
+    if not isinstance(chosen, str):
+        driver = ExecutorDriver(run, chosen)
+        driver.start(max_workers)
     announce(run)
     with _sigterm_interrupts():
         if chosen == "sequential":
@@ -108,7 +112,7 @@ def execute(
             except KeyboardInterrupt:  # SIGTERM: asyncio.run cancelled the stage tasks
                 run.interrupted = run.stopping = True
         else:
-            ExecutorDriver(run, chosen).drive()  # type: ignore[arg-type]
+            driver.drive()  # type: ignore[union-attr]
     return run.finish()
 
 

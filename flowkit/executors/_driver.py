@@ -50,10 +50,19 @@ class ExecutorDriver:
         self.refs: dict[int, Any] = {}
         self.fanouts: dict[int, _Fanout] = {}
 
+    def start(self, max_workers: int | None) -> None:
+        """Start the executor (before ``pipeline.started``: a cluster that cannot be
+        reached fails the run before it begins)."""
+        try:
+            self.capacity = max(1, self.executor.start(max_workers))
+        except BaseException:
+            self.executor.shutdown()
+            raise
+
     def drive(self) -> None:
-        """Run until every stage ended, fail-fast stopped the run, or Ctrl-C."""
+        """Run until every stage ended, fail-fast stopped the run, or Ctrl-C; then shut
+        the executor down."""
         run = self.run
-        self.capacity = max(1, self.executor.start(run.max_workers))
         self.ready.extend(run.initial())
         try:
             while True:
@@ -173,16 +182,16 @@ class ExecutorDriver:
             return  # cancelled or timed out: a late result is void
         k, index = key
         if index is not None:
-            self._item_done(k, index, completion.ok, completion.value)
+            self._item_done(k, index, completion)
         elif completion.ok:
             if completion.ref is not None:
                 self.refs[k] = completion.ref
-            self._finish(k, self.run.succeeded(k, completion.value))
+            self._finish(k, self.run.succeeded(k, completion.value, completion.worker))
         else:
-            self._failed(k, completion.value, start)
+            self._failed(k, completion.value, start, completion.worker)
 
-    def _failed(self, k: int, error: Exception, start: float) -> None:
-        outcome = self.run.failed(k, error, start)
+    def _failed(self, k: int, error: Exception, start: float, worker: str | None = None) -> None:
+        outcome = self.run.failed(k, error, start, worker)
         if isinstance(outcome, StageResult):
             self._finish(k, outcome)
         else:
@@ -199,12 +208,14 @@ class ExecutorDriver:
             error = StageTimeoutError(self.run.plan.names[key[0]], stage.timeout)  # type: ignore[arg-type]
             self._complete(Completion(key, ok=False, value=error))
 
-    def _item_done(self, k: int, index: int, ok: bool, value: Any) -> None:
+    def _item_done(self, k: int, index: int, completion: Completion) -> None:
         run, fanout = self.run, self.fanouts[k]
         stage = run.plan.stages[k]
+        ok, value = completion.ok, completion.value
         if ok:
             if run.cache is not None and stage.cache:
-                key = run.cache.key(stage, {**self.kwargs[k], stage.map_over: fanout.items[index]})  # type: ignore[dict-item]
+                item_kwargs = {**self.kwargs[k], str(stage.map_over): fanout.items[index]}
+                key = run.cache.key(stage, item_kwargs)
                 if key is not None:
                     run.cache.store(key, value)
         else:
@@ -219,6 +230,7 @@ class ExecutorDriver:
                     item=index,
                     delay_s=delay,
                     **ev.error_fields(value),
+                    **({"worker": completion.worker} if completion.worker else {}),
                 )
                 heapq.heappush(self.timers, (monotonic() + delay, (k, index)))
                 return

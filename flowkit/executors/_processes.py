@@ -56,8 +56,8 @@ class ProcessExecutor:
     """Runs each stage call in a worker process (stages and values must pickle).
 
     Args:
-        max_workers: Worker processes (default: the run's ``max_workers``, at most the
-            number of CPUs).
+        max_workers: Worker processes (default: the run's ``max_workers`` if given, else
+            the number of CPUs).
     """
 
     def __init__(self, max_workers: int | None = None) -> None:
@@ -82,8 +82,8 @@ class ProcessExecutor:
                     "importable module (no lambdas or local functions)"
                 ) from error
 
-    def start(self, max_workers: int) -> int:
-        count = self.max_workers or min(max_workers, os.cpu_count() or 1)
+    def start(self, max_workers: int | None) -> int:
+        count = self.max_workers or max_workers or os.cpu_count() or 1
         self._workers = [self._spawn() for _ in range(count)]
         return count
 

@@ -36,13 +36,15 @@ class Executor(Protocol):
     """Runs stage calls somewhere else; the driver in the calling process does the rest
     (scheduling, retries and their delays, timeouts, events, hooks, the cache).
 
-    The driver calls :meth:`start` once, then :meth:`submit` at most ``capacity`` calls at a
+    The driver calls :meth:`start` once (before ``pipeline.started``; it calls
+    :meth:`shutdown` if ``start`` raises), then :meth:`submit` at most ``capacity`` calls at a
     time, :meth:`wait` for completions, :meth:`cancel` for a call whose timeout passed or
     that is no longer wanted, and :meth:`shutdown` once at the end (also after errors).
     """
 
-    def start(self, max_workers: int) -> int:
-        """Get ready; return how many calls may run at once (the capacity)."""
+    def start(self, max_workers: int | None) -> int:
+        """Get ready; return how many calls may run at once (the capacity).
+        ``max_workers`` is the run's limit, None when the user set none."""
 
     def submit(self, key: Hashable, stage: Stage, kwargs: dict[str, Any]) -> None:
         """Start ``call_stage(stage, kwargs)``; ``kwargs`` may hold refs of earlier

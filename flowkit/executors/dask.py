@@ -234,7 +234,7 @@ class DaskExecutor:
         for stage in stages:
             self._payload(stage)
 
-    def start(self, max_workers: int) -> int:
+    def start(self, max_workers: int | None) -> int:
         try:
             client = self._connect()
             _listener(client).add(client, self._inbox)
