@@ -7,6 +7,7 @@ threads too, so every sink writes whole lines under one lock.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import os
@@ -104,6 +105,7 @@ class Output:
         self.progress = progress
         self.lock = threading.Lock()
         self.closed = False
+        self.broken: set[int] = set()  # ids of sinks whose writes failed: skipped from then on
         self._json = _json_renderer()
         self._console = structlog.dev.ConsoleRenderer(colors=colors) if console else None
 
@@ -113,7 +115,10 @@ class Output:
     def msg(self, **event: Any) -> None:
         """Write ``event`` to every sink (all logger methods end here)."""
         if self._console is not None:
-            text = _as_text(self._console(None, "", dict(event)))  # it pops keys: a copy
+            # Timings to the microsecond read better than full float reprs; a copy, since
+            # the renderer pops keys.
+            shown = {k: round(v, 6) if type(v) is float else v for k, v in event.items()}
+            text = _as_text(self._console(None, "", shown))
         else:
             text = self._render_json(event)
         record = self._render_json(event) if self.log_file is not None else None
@@ -125,11 +130,20 @@ class Output:
                 text = f"{CLEAR_LINE}{text}\n{self.progress.line()}"
             else:
                 text += "\n"
-            self.stream.write(text)
-            self.stream.flush()
+            self._write(self.stream, text)
             if record is not None and self.log_file is not None:
-                self.log_file.write(record + "\n")
-                self.log_file.flush()
+                self._write(self.log_file, record + "\n")
+
+    def _write(self, sink: IO[str], text: str) -> None:
+        # Events are emitted from inside the engine, often on worker threads: a sink that
+        # fails (a closed pipe, a full disk) must not break the run, so it is dropped.
+        if id(sink) in self.broken:
+            return
+        try:
+            sink.write(text)
+            sink.flush()
+        except (OSError, ValueError):
+            self.broken.add(id(sink))
 
     debug = info = warning = warn = error = critical = exception = fatal = log = msg
 
@@ -140,10 +154,10 @@ class Output:
                 return
             self.closed = True
             if self.progress is not None:
-                self.stream.write(CLEAR_LINE)
-                self.stream.flush()
+                self._write(self.stream, CLEAR_LINE)
             if self.log_file is not None:
-                self.log_file.close()
+                with contextlib.suppress(OSError):
+                    self.log_file.close()
 
 
 def stderr_is_tty() -> bool:

@@ -7,6 +7,7 @@ line on stderr, no traceback); 130 interrupted (Ctrl-C or SIGTERM).
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import sys
 from collections.abc import Iterator, Sequence
@@ -155,7 +156,7 @@ def run(  # noqa: PLR0917 - click passes every option as an argument
         raise UsageFailure(f"{type(error).__name__}{where}: {error}") from None
     finally:
         output.close()
-    click.echo(summary(result))
+    _echo(summary(result))
     if result_json is not None:
         result_json.write_text(_result_json(result), encoding="utf-8")
     return _EXIT_CODES[result.status]
@@ -180,10 +181,19 @@ def _executor(name: str | None, address: str | None) -> Any:
 
 @contextlib.contextmanager
 def _sigterm_interrupts() -> Iterator[None]:
-    """Make SIGTERM interrupt the run like Ctrl-C: the engine then cancels what has not
-    finished and returns a CANCELLED result."""
+    """Make SIGTERM interrupt the run exactly like Ctrl-C: the engine then cancels what has
+    not finished and returns a CANCELLED result.
 
-    def interrupt(signum: int, frame: FrameType | None) -> NoReturn:
+    The SIGINT handler in force is called, so the async executor's event loop (which
+    replaces it while it runs) cancels its tasks gracefully; otherwise KeyboardInterrupt is
+    raised in the main thread.
+    """
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        on_sigint = signal.getsignal(signal.SIGINT)
+        if callable(on_sigint):
+            on_sigint(signal.SIGINT, frame)
+            return
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, interrupt)
@@ -198,7 +208,7 @@ def _sigterm_interrupts() -> Iterator[None]:
 def list_stages(target: str) -> None:
     """List the inputs, then the stages in order with their dependencies, inputs and
     options."""
-    click.echo(describe(load_target(target)))
+    _echo(describe(load_target(target)))
 
 
 @cli.command()
@@ -208,7 +218,7 @@ def list_stages(target: str) -> None:
 def graph(target: str, fmt: str) -> None:
     """Print the DAG as text."""
     pipeline = load_target(target)
-    click.echo(pipeline.to_mermaid() if fmt == "mermaid" else pipeline.to_dot(), nl=False)
+    _echo(pipeline.to_mermaid() if fmt == "mermaid" else pipeline.to_dot(), nl=False)
 
 
 @cli.command()
@@ -223,7 +233,7 @@ def validate(target: str, pairs: Sequence[str], inputs_file: Path | None) -> Non
     if pairs or inputs_file is not None:
         checked = collect_inputs(pipeline, pairs, inputs_file)
         pipeline.validate(checked)
-    click.echo(validation_report(pipeline, checked))
+    _echo(validation_report(pipeline, checked))
 
 
 @cli.command()
@@ -234,7 +244,15 @@ def inspect(logfile: Path, width: int) -> None:
     """Rebuild the run(s) in a JSON-lines event log: each stage's status, attempts,
     duration and error, the outcome, and a timeline. Exit code 0 whatever the outcome."""
     runs, notes = read_log(logfile)
-    click.echo(render(runs, notes, width))
+    _echo(render(runs, notes, width))
+
+
+def _echo(text: str, nl: bool = True) -> None:
+    """Print to stdout; a reader that went away (``flowkit list ... | head -1``) is fine."""
+    try:
+        click.echo(text, nl=nl)
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def _register_cache_group() -> None:
@@ -277,4 +295,13 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     except FlowkitError as error:
         _fail(str(error).replace("\n", " "))
         code = EXIT_USAGE
-    sys.exit(code if isinstance(code, int) else EXIT_OK)
+    code = code if isinstance(code, int) else EXIT_OK
+    if code == EXIT_INTERRUPTED:
+        # A stage abandoned at the interrupt may still run in a thread that the interpreter
+        # would join at exit (the async executor's default thread pool does): the user asked
+        # to stop, so exit now. Everything to keep (logs, summary, result JSON) is written.
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(code)
+    sys.exit(code)

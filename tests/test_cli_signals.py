@@ -45,11 +45,21 @@ def wait_for_event(log: Path, event: str, stage: str, process: subprocess.Popen[
     pytest.fail(f"no {event} for {stage} in {log}")
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize(
+    ("executor", "signum"),
+    [
+        ("threads", signal.SIGTERM),
+        ("threads", signal.SIGINT),
+        ("async", signal.SIGTERM),
+        ("sequential", signal.SIGTERM),
+        ("processes", signal.SIGTERM),
+    ],
+)
 def test_a_signal_mid_run_cancels_cleanly_and_exits_130(
-    tmp_path: Path, signum: signal.Signals
+    tmp_path: Path, executor: str, signum: signal.Signals
 ) -> None:
-    process, log = start(tmp_path, "--result-json", tmp_path / "result.json")
+    result = tmp_path / "result.json"
+    process, log = start(tmp_path, "--executor", executor, "--result-json", result)
     wait_for_event(log, "stage.started", "slow", process)
 
     process.send_signal(signum)
@@ -66,7 +76,7 @@ def test_a_signal_mid_run_cancels_cleanly_and_exits_130(
     stdout = (tmp_path / "stdout").read_text()
     assert stdout.startswith("pipeline slow cancelled in ")
     assert stdout.rstrip().endswith("1 succeeded, 0 failed, 0 skipped, 2 cancelled")
-    assert json.loads((tmp_path / "result.json").read_text())["status"] == "cancelled"
+    assert json.loads(result.read_text())["status"] == "cancelled"
     assert "Traceback" not in (tmp_path / "stderr").read_text()
 
 
