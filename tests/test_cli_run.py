@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -183,6 +185,19 @@ class TestLogs:
             events = json_lines(text)  # every line parses on its own
             assert len(events) == 2 * 40 + 2
             assert sum(e["event"] == "stage.succeeded" for e in events) == 40
+
+    def test_a_reader_that_goes_away_does_not_stop_the_run(self, tmp_path: Path) -> None:
+        log = tmp_path / "run.jsonl"
+        command = [sys.executable, "-m", "flowkit", "run", target("wide", "builder"), "-w", "8"]
+        process = subprocess.Popen(
+            [*command, "--log-file", str(log)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        assert process.stderr is not None
+        process.stderr.close()  # before the interpreter even started: every write fails
+        stdout, _ = process.communicate(timeout=60)
+
+        assert (process.returncode, summary(stdout.decode())[1]) == (0, "success")
+        assert len(json_lines(log.read_text())) == 2 * 40 + 2  # the other sink kept going
 
     def test_a_bad_log_file_path_is_a_usage_error(self, tmp_path: Path) -> None:
         done = flowkit("run", target("basic"), "-i", "count=1", "--log-file", tmp_path / "no" / "x")
