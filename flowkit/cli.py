@@ -256,15 +256,31 @@ def _echo(text: str, nl: bool = True) -> None:
 
 
 def _register_cache_group() -> None:
+    """Add ``flowkit cache`` from ``flowkit._cache_cli`` when it exists. If it fails to load,
+    every other command still works and ``flowkit cache`` says why it cannot."""
     try:
         from flowkit import _cache_cli
     except ModuleNotFoundError as error:
-        if error.name != "flowkit._cache_cli":
-            raise
+        if error.name == "flowkit._cache_cli":
+            return
+        problem: Exception = error
+    except Exception as error:  # noqa: BLE001 - a broken optional module must not take the CLI down
+        problem = error
+    else:
+        group = getattr(_cache_cli, "cache", None)
+        if isinstance(group, click.Command):
+            cli.add_command(group, "cache")
         return
-    group = getattr(_cache_cli, "cache", None)
-    if isinstance(group, click.Command):
-        cli.add_command(group, "cache")
+
+    @cli.command(
+        "cache",
+        context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+        add_help_option=False,
+    )
+    def unavailable() -> None:
+        """Inspect or clear a cache directory (unavailable: see `flowkit cache`)."""
+        reason = f"{type(problem).__name__}: {problem}"
+        raise UsageFailure(f"the cache commands failed to load: {reason}")
 
 
 _register_cache_group()

@@ -3,6 +3,7 @@ errors, through the real entry point in a subprocess."""
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
@@ -12,10 +13,10 @@ from pipelines import HERE, flowkit, target
 import flowkit as flowkit_package
 
 
-def one_line_error(done: object, starts: str) -> None:
+def one_line_error(done: subprocess.CompletedProcess[str], starts: str) -> None:
     """Exit code 2, nothing on stdout, one line on stderr starting with ``starts``."""
-    assert (done.returncode, done.stdout) == (2, "")  # type: ignore[attr-defined]
-    stderr: str = done.stderr  # type: ignore[attr-defined]
+    assert (done.returncode, done.stdout) == (2, "")
+    stderr = done.stderr
     assert stderr.count("\n") == 1, stderr
     assert stderr.startswith(f"Error: {starts}"), stderr
     assert "Traceback" not in stderr
@@ -62,6 +63,22 @@ class TestTopLevel:
         assert stderr[-1].startswith("Error: OSError (Dask scheduler tcp://127.0.0.1:1): ")
         assert "Traceback" not in done.stderr
 
+    def test_a_broken_cache_module_leaves_the_other_commands_working(self) -> None:
+        code = (
+            "import sys\n"
+            "class Broken:\n"
+            "    def find_spec(self, name, path=None, target=None):\n"
+            "        if name == 'flowkit._cache_cli':\n"
+            "            raise RuntimeError('half-written')\n"
+            "sys.meta_path.insert(0, Broken())\n"
+            "from flowkit.cli import main; main()\n"
+        )
+        listed = flowkit_with(code, "list", target("basic"))
+        cache = flowkit_with(code, "cache", "info", "somewhere")
+
+        assert listed.returncode == 0
+        one_line_error(cache, "the cache commands failed to load: RuntimeError: half-written")
+
     def test_dask_missing_says_how_to_install_it(self) -> None:
         code = (
             "import sys; sys.modules['distributed'] = None; sys.modules['dask'] = None; "
@@ -80,10 +97,8 @@ class TestTopLevel:
             assert f"\n  {command} " in done.stderr
 
 
-def flowkit_with(code: str, *args: str) -> object:
+def flowkit_with(code: str, *args: str) -> subprocess.CompletedProcess[str]:
     """Run the CLI through ``python -c CODE`` (to change the interpreter's state first)."""
-    import subprocess
-
     return subprocess.run(
         [sys.executable, "-c", code, *args], capture_output=True, text=True, check=False, timeout=60
     )
