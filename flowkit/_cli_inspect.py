@@ -190,6 +190,8 @@ def read_log(path: Path) -> tuple[dict[str, RunRecord], list[str]]:
 def _seconds(value: float | None) -> str:
     if value is None:
         return "-"
+    if value < 1e-3:
+        return f"{value * 1e6:.0f}us"
     return f"{value * 1000:.1f}ms" if value < 1 else f"{value:.2f}s"
 
 
@@ -233,7 +235,10 @@ def _headline(run: RunRecord) -> list[str]:
         span = run.last - (run.started if run.started is not None else run.first or run.last)
     counts = ", ".join(f"{n} {key}" for key, n in _counts(run).items())
     verb = "after" if run.status == "unfinished" else "in"
-    lines = [f"run {run.run_id}", f"pipeline {run.pipeline}: {run.status} {verb} {span or 0:.2f}s"]
+    lines = [
+        f"run {run.run_id}",
+        f"pipeline {run.pipeline}: {run.status} {verb} {_seconds(span or 0)}",
+    ]
     lines[-1] += f" ({counts})"
     begin = run.started if run.started is not None else run.first
     if begin is not None:
