@@ -16,7 +16,7 @@ import sys
 import tempfile
 import traceback
 import types
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from structlog.testing import capture_logs
 import flowkit
 from flowkit import Pipeline, stage
 from flowkit._events import EVENTS
+from flowkit.executors import Completion, call_stage
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -199,6 +200,34 @@ def test_events_page_shows_a_real_line_for_every_event() -> None:
         assert set(line) <= _documented_keys(), (line["event"], set(line) - _documented_keys())
 
 
+class InlineExecutor:
+    """The smallest executor object: runs each call at once, in this thread, and says
+    where it ran (so the events carry ``worker``)."""
+
+    def __init__(self) -> None:
+        self.done: list[Completion] = []
+
+    def start(self, max_workers: int | None) -> int:
+        return 1
+
+    def submit(self, key: Hashable, stage: flowkit.Stage, kwargs: dict[str, Any]) -> None:
+        try:
+            completion = Completion(key, ok=True, value=call_stage(stage, kwargs), worker="inline")
+        except Exception as error:  # reported as the call's failure
+            completion = Completion(key, ok=False, value=error, worker="inline")
+        self.done.append(completion)
+
+    def wait(self, timeout: float | None) -> list[Completion]:
+        done, self.done = self.done, []
+        return done
+
+    def cancel(self, key: Hashable) -> None:
+        """Calls finish in submit(): nothing is ever running."""
+
+    def shutdown(self) -> None:
+        """Nothing to release."""
+
+
 def _emit_every_event(cache_dir: Path) -> list[dict[str, Any]]:
     """Run small pipelines that between them emit every event flowkit has."""
 
@@ -250,6 +279,7 @@ def _emit_every_event(cache_dir: Path) -> list[dict[str, Any]]:
 
     with capture_logs() as logs:
         Pipeline([load, transform, publish, empty_report], fail_fast=False).run()
+        Pipeline([load, transform], fail_fast=False).run(executor=InlineExecutor())
         Pipeline([per_item]).run({"items": [1, 2]})
         Pipeline([load, cached]).run(cache=cache_dir)
         Pipeline([load, cached]).run(cache=cache_dir)
