@@ -28,7 +28,10 @@ from flowkit import (
     StageStatus,
     stage,
 )
-from flowkit._cache import KEY_FILE, MAGIC, Cache, clear, fingerprint, scan, stage_dirname
+from flowkit._cache import Cache
+from flowkit._cache_files import KEY_FILE, clear, scan, stage_dirname
+from flowkit._cache_store import MAGIC
+from flowkit._fingerprint import fingerprint
 from tests.conftest import Calls
 
 HEADER = len(MAGIC) + 32
