@@ -6,34 +6,35 @@ line on stderr, no traceback); 130 interrupted (Ctrl-C or SIGTERM).
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from types import FrameType
 from typing import Any, NoReturn
 
 import click
 
 import flowkit
-from flowkit._cli_describe import describe, result_json, summary, validation_report
+from flowkit._cli_describe import describe, summary, validation_report
+from flowkit._cli_describe import result_json as result_document
 from flowkit._cli_inputs import collect_inputs
 from flowkit._cli_inspect import read_log, render
 from flowkit._cli_logging import configure
+from flowkit._cli_run import (
+    EXECUTOR_NAMES,
+    EXIT_CODES,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    UsageFailure,
+    leave,
+    make_executor,
+    sigterm_interrupts,
+)
 from flowkit._cli_target import load_target
 from flowkit._pipeline import Pipeline
-from flowkit._results import PipelineStatus
 from flowkit.errors import FlowkitError, did_you_mean
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-_EXIT_CODES = {
-    PipelineStatus.SUCCESS: EXIT_OK,
-    PipelineStatus.FAILED: EXIT_FAILED,
-    PipelineStatus.CANCELLED: EXIT_INTERRUPTED,
-}
-EXECUTOR_NAMES = ("threads", "sequential", "processes", "async", "dask")
 _SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 _target_argument = click.argument("target")
@@ -60,12 +61,6 @@ def _with_inputs(fn: Any) -> Any:
     for option in reversed(_input_options):
         fn = option(fn)
     return fn
-
-
-class UsageFailure(click.ClickException):
-    """An error the user must fix before the run can happen (exit code 2)."""
-
-    exit_code = EXIT_USAGE
 
 
 class _Group(click.Group):
@@ -132,7 +127,7 @@ def run(  # noqa: PLR0917 - click passes every option as an argument
     """
     pipeline = load_target(target)
     inputs = collect_inputs(pipeline, pairs, inputs_file)
-    runner = _executor(executor, dask_address)
+    runner = make_executor(executor, dask_address)
     for path, flag in ((log_file, "--log-file"), (result_json, "--result-json")):
         if path is not None and not path.resolve().parent.is_dir():
             message = f"directory {str(path.parent)!r} does not exist"
@@ -142,7 +137,7 @@ def run(  # noqa: PLR0917 - click passes every option as an argument
     except OSError as error:
         raise click.BadParameter(str(error), param_hint="--log-file") from None
     try:
-        with _sigterm_interrupts():
+        with sigterm_interrupts():
             result = pipeline.run(
                 inputs,
                 targets=targets or None,
@@ -158,49 +153,8 @@ def run(  # noqa: PLR0917 - click passes every option as an argument
         output.close()
     _echo(summary(result))
     if result_json is not None:
-        result_json.write_text(_result_json(result), encoding="utf-8")
-    return _EXIT_CODES[result.status]
-
-
-_result_json = result_json
-
-
-def _executor(name: str | None, address: str | None) -> Any:
-    if address is not None and name not in (None, "dask"):
-        raise click.UsageError(f"--dask-address needs --executor dask, not --executor {name}")
-    if name != "dask" and address is None:
-        return name
-    try:
-        from flowkit.executors import DaskExecutor
-    except ImportError as error:
-        raise click.UsageError(
-            f'--executor dask needs Dask: pip install "flowkit[dask]" ({error})'
-        ) from None
-    return DaskExecutor(address)
-
-
-@contextlib.contextmanager
-def _sigterm_interrupts() -> Iterator[None]:
-    """Make SIGTERM interrupt the run exactly like Ctrl-C: the engine then cancels what has
-    not finished and returns a CANCELLED result.
-
-    The SIGINT handler in force is called, so the async executor's event loop (which
-    replaces it while it runs) cancels its tasks gracefully; otherwise KeyboardInterrupt is
-    raised in the main thread.
-    """
-
-    def interrupt(signum: int, frame: FrameType | None) -> None:
-        on_sigint = signal.getsignal(signal.SIGINT)
-        if callable(on_sigint):
-            on_sigint(signal.SIGINT, frame)
-            return
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+        result_json.write_text(result_document(result), encoding="utf-8")
+    return EXIT_CODES[result.status]
 
 
 @cli.command("list")
@@ -311,13 +265,4 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     except FlowkitError as error:
         _fail(str(error).replace("\n", " "))
         code = EXIT_USAGE
-    code = code if isinstance(code, int) else EXIT_OK
-    if code == EXIT_INTERRUPTED:
-        # A stage abandoned at the interrupt may still run in a thread that the interpreter
-        # would join at exit (the async executor's default thread pool does): the user asked
-        # to stop, so exit now. Everything to keep (logs, summary, result JSON) is written.
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(Exception):
-                stream.flush()
-        os._exit(code)
-    sys.exit(code)
+    leave(code if isinstance(code, int) else EXIT_OK)
