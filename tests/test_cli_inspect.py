@@ -191,3 +191,27 @@ def test_a_file_that_is_not_an_event_log_exits_2(tmp_path: Path) -> None:
 
         assert (done.returncode, done.stdout) == (2, "")
         assert done.stderr.startswith(f"Error: '{path}' is not a flowkit event log")
+
+
+def test_cache_hits_skips_and_hook_failures_are_shown(tmp_path: Path) -> None:
+    lines = [
+        event(0.0, "pipeline.started", stages=3),
+        event(0.0, "stage.succeeded", stage="load", status="success", attempt=0,
+              duration_s=0.0, cached=True),
+        event(0.5, "stage.skipped", stage="notify", status="skipped",
+              reason="condition is false"),
+        *ran(0.0, 1.0, "train"),
+        event(1.0, "stage.hook_failed", stage="train", status="success", hook="ping",
+              error_type="OSError", error="no route"),
+        event(1.0, "pipeline.succeeded", duration_s=1.0, succeeded=2, failed=0, skipped=1,
+              cancelled=0),
+    ]  # fmt: skip
+    done = flowkit("inspect", write(tmp_path / "log.jsonl", lines), "--width", "10")
+    rows = {line.split()[0]: line for line in done.stdout.splitlines()[5:8]}
+    bars = {line.split()[0]: line.split(None, 1)[1] for line in done.stdout.splitlines()[10:13]}
+
+    assert rows["load"].split()[1:4] == ["success", "0", "0us"]
+    assert rows["load"].endswith("cached")
+    assert rows["notify"].endswith("condition is false")
+    assert rows["train"].endswith("ping failed: OSError: no route")
+    assert bars == {"load": "|c         |", "notify": "|     .    |", "train": "|##########|"}
