@@ -22,6 +22,11 @@ __all__ = ["open_directory"]
 
 _SECRET_SIZE = 32
 _POSIX = os.name == "posix"
+# The mode bits that open each file to other users, what they could then do, and the fix.
+_OPEN = {
+    "directory": (0o022, "writable", "make this process unpickle arbitrary code", "700"),
+    "key": (0o077, "readable", "forge cache entries", "600"),
+}
 
 
 def open_directory(path: Path) -> bytes:
@@ -37,15 +42,7 @@ def open_directory(path: Path) -> bytes:
         raise CacheError(f"cannot use cache directory {path}: {error.strerror or error}") from None
     if not stat.S_ISDIR(st.st_mode):
         raise CacheError(f"cache directory {path} is not a directory; pass a directory path")
-    _check_private(
-        path,
-        st,
-        "directory",
-        others=0o022,
-        access="writable",
-        risk="make this process unpickle arbitrary code",
-        chmod="700",
-    )
+    _check_private(path, st, "directory")
     key = path / KEY_FILE
     try:
         return _read_or_create_key(key)
@@ -55,12 +52,11 @@ def open_directory(path: Path) -> bytes:
         raise CacheError(f"cannot use cache key {key}: {error.strerror or error}") from None
 
 
-def _check_private(
-    path: Path, st: os.stat_result, what: str, *, others: int, access: str, risk: str, chmod: str
-) -> None:
-    """Refuse a file of another user, or one whose mode grants ``others`` bits."""
+def _check_private(path: Path, st: os.stat_result, what: str) -> None:
+    """Refuse a ``what`` (see ``_OPEN``) of another user, or one open to other users."""
     if not _POSIX:
         return
+    others, access, risk, chmod = _OPEN[what]
     if st.st_uid != os.geteuid():
         raise CacheError(
             f"cache {what} {path} belongs to another user (uid {st.st_uid}); a cache must be "
@@ -117,15 +113,7 @@ def _read_key(path: Path) -> bytes:
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode):
                 raise CacheError(f"cache key {path} is not a regular file; delete it")
-            _check_private(
-                path,
-                st,
-                "key",
-                others=0o077,
-                access="readable",
-                risk="forge cache entries",
-                chmod="600",
-            )
+            _check_private(path, st, "key")
             secret = file.read(_SECRET_SIZE + 1)
         if len(secret) == _SECRET_SIZE:
             return secret

@@ -8,90 +8,34 @@ driver also fetches each output once, for the run's result.
 A worker that dies while it runs a call makes that attempt fail with
 :class:`~flowkit.executors.WorkerDiedError` (as with the ``processes`` executor): the
 stage's retries decide what happens next, and the loss shows in the event log.
+
+What travels to the workers is in :mod:`flowkit.executors._dask_pickling`; how a lost
+worker or a failed task becomes a stage's error, in :mod:`flowkit.executors._dask_events`.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
-import pickle
 import queue
-import sys
-import threading
 import uuid
-import weakref
 from collections.abc import Hashable, Iterable
 from types import TracebackType
 from typing import Any
 
 import distributed as _distributed
 
-from flowkit._stage import ConditionalStage, ParallelStage, Stage
+from flowkit._stage import Stage
 from flowkit.errors import PipelineDefinitionError
-from flowkit.executors._processes import WorkerDiedError
-from flowkit.executors._protocol import Completion, call_stage
+from flowkit.executors._dask_events import listener, task_error, worker_died
+from flowkit.executors._dask_pickling import Payloads, output_error, run_on_worker, submit_error
+from flowkit.executors._protocol import Completion
 
 __all__ = ["DaskExecutor"]
 
 # distributed is mostly unannotated: go through Any rather than silence every call.
 distributed: Any = _distributed
-_cloudpickle: Any = importlib.import_module("cloudpickle")  # a dask dependency, untyped
 
 _POLL_S = 1.0  # how often a blocked wait checks that the client is still connected
-
-
-def _run_on_worker(name: str, payload: bytes, kwargs: dict[str, Any]) -> Any:
-    """The task every stage call becomes: load the stage, call it once."""
-    try:
-        stage = pickle.loads(payload)  # noqa: S301 - pickled by our own driver
-    except Exception as error:
-        raise ImportError(
-            f"stage {name!r} cannot be loaded on Dask worker {distributed.get_worker().address}: "
-            f"{error}; the workers need the module that defines it (same environment and "
-            "PYTHONPATH, or client.upload_file)"
-        ) from error
-    return call_stage(stage, kwargs)
-
-
-class _LossListener:
-    """Hands a client's ``remove-worker`` scheduler events to the executors using it (a
-    Client keeps one handler per topic, so executors sharing a Client share a listener)."""
-
-    def __init__(self) -> None:
-        self.inboxes: dict[int, queue.SimpleQueue[Any]] = {}
-        self.lock = threading.Lock()
-
-    def add(self, client: Any, inbox: queue.SimpleQueue[Any]) -> None:
-        with self.lock:
-            if not self.inboxes:
-                client.subscribe_topic("all", self.handle)
-            self.inboxes[id(inbox)] = inbox
-
-    def remove(self, client: Any, inbox: queue.SimpleQueue[Any]) -> None:
-        with self.lock:
-            removed = self.inboxes.pop(id(inbox), None) is not None
-            if removed and not self.inboxes and client.status == "running":
-                client.unsubscribe_topic("all")
-
-    def handle(self, event: tuple[float, Any]) -> None:
-        msg = event[1]
-        if not isinstance(msg, dict) or msg.get("action") != "remove-worker":
-            return
-        if msg.get("expected"):  # a graceful retirement: Dask moves its tasks itself
-            return
-        lost = (str(msg.get("worker")), frozenset(msg.get("processing-tasks", ())))
-        with self.lock:
-            for inbox in self.inboxes.values():
-                inbox.put(lost)
-
-
-_listeners: weakref.WeakKeyDictionary[Any, _LossListener] = weakref.WeakKeyDictionary()
-_listeners_lock = threading.Lock()
-
-
-def _listener(client: Any) -> _LossListener:
-    with _listeners_lock:
-        return _listeners.setdefault(client, _LossListener())
 
 
 class _Call:
@@ -145,7 +89,7 @@ class DaskExecutor:
         self._inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._calls: dict[Hashable, _Call] = {}
         self._keys: dict[str, Hashable] = {}  # Dask key -> driver key
-        self._payloads: dict[int, tuple[Stage, bytes]] = {}  # id(stage) -> (stage, pickle)
+        self._payloads = Payloads()
         self._done: list[Completion] = []
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -232,12 +176,12 @@ class DaskExecutor:
             PipelineDefinitionError: A stage lives in ``__main__`` or does not pickle.
         """
         for stage in stages:
-            self._payload(stage)
+            self._payloads.get(stage)
 
     def start(self, max_workers: int | None) -> int:
         try:
             client = self._connect()
-            _listener(client).add(client, self._inbox)
+            listener(client).add(client, self._inbox)
             threads: int = sum(client.nthreads().values())
         except BaseException:
             self.shutdown()
@@ -246,16 +190,16 @@ class DaskExecutor:
 
     def submit(self, key: Hashable, stage: Stage, kwargs: dict[str, Any]) -> None:
         try:
-            payload = self._payload(stage)
+            payload = self._payloads.get(stage)
             dask_key = f"{stage.name}-{uuid.uuid4().hex}"  # the dashboard groups by name
             future = self._client.submit(
-                _run_on_worker, stage.name, payload, kwargs, key=dask_key, pure=False
+                run_on_worker, stage.name, payload, kwargs, key=dask_key, pure=False
             )
         except PipelineDefinitionError as error:
             self._done.append(Completion(key, ok=False, value=error))
             return
         except Exception as error:  # noqa: BLE001 - reported as the stage's failure
-            self._done.append(Completion(key, ok=False, value=_unpicklable(stage, kwargs, error)))
+            self._done.append(Completion(key, ok=False, value=submit_error(stage, kwargs, error)))
             return
         self._calls[key] = _Call(stage.name, future)
         self._keys[dask_key] = key
@@ -284,7 +228,7 @@ class DaskExecutor:
         client = self._client
         try:
             if client is not None:
-                _listener(client).remove(client, inbox)
+                listener(client).remove(client, inbox)
                 if futures and client.status == "running":
                     client.cancel(futures)
         finally:
@@ -292,26 +236,6 @@ class DaskExecutor:
                 self.close()
 
     # -- helpers ---------------------------------------------------------------------------
-
-    def _payload(self, stage: Stage) -> bytes:
-        cached = self._payloads.get(id(stage))
-        if cached is not None:
-            return cached[1]
-        main = _by_name_in_main(stage)
-        if main is not None:
-            raise PipelineDefinitionError(
-                f"stage {main!r} is defined in __main__, which Dask workers cannot import; "
-                "move it to a module the workers can import"
-            )
-        try:
-            payload: bytes = _cloudpickle.dumps(stage, protocol=pickle.HIGHEST_PROTOCOL)
-        except Exception as error:
-            raise PipelineDefinitionError(
-                f"stage {stage.name!r}: the stage of type {type(stage).__qualname__} cannot be "
-                f"pickled ({error}); the Dask executor sends stages to worker processes"
-            ) from error
-        self._payloads[id(stage)] = (stage, payload)  # holding the stage keeps its id unique
-        return payload
 
     def _receive(self, timeout: float | None) -> list[Any]:
         """What arrived within ``timeout``: done futures and lost workers."""
@@ -341,15 +265,14 @@ class DaskExecutor:
             if not isinstance(item, distributed.Future):
                 self._lost(*item)
                 continue
-            key = self._keys.get(item.key)
-            call = self._calls.get(key) if key is not None else None
+            key, call = self._lookup(item.key)
             if call is None:
                 continue  # cancelled or timed out: a late result is void
             if item.status == "finished":
                 finished.append((key, call))
             else:
                 self._forget(key)
-                self._done.append(Completion(key, ok=False, value=_task_error(call, item)))
+                self._done.append(Completion(key, ok=False, value=task_error(call.name, item)))
         if finished:
             self._done.extend(self._fetch(finished))
 
@@ -363,7 +286,7 @@ class DaskExecutor:
                 return [c for one in finished for c in self._fetch([one])]
             key, call = finished[0]
             self._forget(key)
-            return [Completion(key, ok=False, value=_fetch_error(call))]
+            return [Completion(key, ok=False, value=output_error(call.name, call.future))]
         done = []
         for (key, call), value in zip(finished, values, strict=True):
             self._forget(key)
@@ -373,11 +296,10 @@ class DaskExecutor:
 
     def _lost(self, worker: str, dask_keys: frozenset[str]) -> None:
         for dask_key in dask_keys:
-            key = self._keys.get(dask_key)
-            call = self._calls.get(key) if key is not None else None
+            key, call = self._lookup(dask_key)
             if call is not None:
                 self.cancel(key)  # Dask may already re-run it: the stage's retries decide
-                error = WorkerDiedError(f"Dask worker {worker} died while running {call.name!r}")
+                error = worker_died(worker, call.name)
                 self._done.append(Completion(key, ok=False, value=error, worker=worker))
 
     def _fail_all(self, reason: str) -> None:
@@ -386,67 +308,13 @@ class DaskExecutor:
             error = ConnectionError(f"stage {call.name!r}: {reason}")
             self._done.append(Completion(key, ok=False, value=error))
 
+    def _lookup(self, dask_key: str) -> tuple[Hashable, _Call | None]:
+        """The driver key and call of a Dask key; no call when it is no longer wanted."""
+        key = self._keys.get(dask_key)
+        return key, self._calls.get(key) if key is not None else None
+
     def _forget(self, key: Hashable) -> _Call | None:
         call = self._calls.pop(key, None)
         if call is not None:
             self._keys.pop(call.future.key, None)
         return call
-
-
-def _by_name_in_main(stage: Stage) -> str | None:
-    """The name of a stage (or child) that pickles as a reference to ``__main__``, whose
-    namesake on a worker is some other script, or None. (A stage pickles by reference when
-    it is the module attribute named by its ``__qualname__``, see ``FunctionStage``.)"""
-    if isinstance(stage, ParallelStage):
-        return next(filter(None, map(_by_name_in_main, stage.stages)), None)
-    if isinstance(stage, ConditionalStage) and _by_name_in_main(stage.inner) is not None:
-        return stage.name
-    if getattr(stage, "__module__", None) != "__main__":
-        return None
-    target: Any = sys.modules.get("__main__")
-    for part in getattr(stage, "__qualname__", "").split("."):
-        target = getattr(target, part, None)
-    return stage.name if target is stage else None
-
-
-def _task_error(call: _Call, future: Any) -> BaseException:
-    error = future.exception() if future.status == "error" else None
-    if isinstance(error, distributed.KilledWorker):
-        # The scheduler gave up after workers died running it: the same loss as above.
-        worker = getattr(error.last_worker, "address", "?")
-        lost = WorkerDiedError(f"Dask worker {worker} died while running {call.name!r}")
-        lost.__cause__ = error
-        return lost
-    if isinstance(error, BaseException):
-        return error
-    return RuntimeError(
-        f"stage {call.name!r}: its Dask task ended as {future.status!r} (cancelled outside "
-        "flowkit, or the scheduler lost it)"
-    )
-
-
-def _fetch_error(call: _Call) -> Exception:
-    try:
-        call.future.result()
-    except Exception as error:  # noqa: BLE001 - this is the error we report
-        reason = str(error).strip().partition("\n")[0]  # Dask appends whole tracebacks
-        return TypeError(
-            f"stage {call.name!r}: its output cannot be sent back from the Dask worker "
-            f"({reason}); outputs must pickle"
-        )
-    return RuntimeError(f"stage {call.name!r}: its output could not be fetched")
-
-
-def _unpicklable(stage: Stage, kwargs: dict[str, Any], error: Exception) -> Exception:
-    for param, value in kwargs.items():
-        if isinstance(value, distributed.Future):
-            continue
-        try:
-            _cloudpickle.dumps(value)
-        except Exception as value_error:  # noqa: BLE001 - this is the culprit we report
-            return TypeError(
-                f"stage {stage.name!r}: argument {param!r}: a value of type "
-                f"{type(value).__qualname__} cannot be pickled ({value_error}); the Dask "
-                "executor sends arguments to worker processes"
-            )
-    return TypeError(f"stage {stage.name!r}: the Dask task cannot be submitted ({error})")

@@ -1,0 +1,83 @@
+"""Dask-side failures as stage errors: the listener that hears the scheduler report a lost
+worker, and the error that a lost worker or a failed task becomes (a lost worker is a
+:class:`~flowkit.executors.WorkerDiedError`, as with the ``processes`` executor).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import weakref
+from typing import Any
+
+import distributed
+
+from flowkit.executors._processes import WorkerDiedError
+
+__all__ = ["LossListener", "listener", "task_error", "worker_died"]
+
+
+class LossListener:
+    """Hands a client's ``remove-worker`` scheduler events to the executors using it (a
+    Client keeps one handler per topic, so executors sharing a Client share a listener).
+
+    Each inbox receives ``(worker address, frozenset of the Dask keys it was running)``.
+    """
+
+    def __init__(self) -> None:
+        self.inboxes: dict[int, queue.SimpleQueue[Any]] = {}
+        self.lock = threading.Lock()
+
+    def add(self, client: Any, inbox: queue.SimpleQueue[Any]) -> None:
+        with self.lock:
+            if not self.inboxes:
+                client.subscribe_topic("all", self.handle)
+            self.inboxes[id(inbox)] = inbox
+
+    def remove(self, client: Any, inbox: queue.SimpleQueue[Any]) -> None:
+        with self.lock:
+            removed = self.inboxes.pop(id(inbox), None) is not None
+            if removed and not self.inboxes and client.status == "running":
+                client.unsubscribe_topic("all")
+
+    def handle(self, event: tuple[float, Any]) -> None:
+        msg = event[1]
+        if not isinstance(msg, dict) or msg.get("action") != "remove-worker":
+            return
+        if msg.get("expected"):  # a graceful retirement: Dask moves its tasks itself
+            return
+        lost = (str(msg.get("worker")), frozenset(msg.get("processing-tasks", ())))
+        with self.lock:
+            for inbox in self.inboxes.values():
+                inbox.put(lost)
+
+
+_listeners: weakref.WeakKeyDictionary[Any, LossListener] = weakref.WeakKeyDictionary()
+_listeners_lock = threading.Lock()
+
+
+def listener(client: Any) -> LossListener:
+    """The one listener of ``client``."""
+    with _listeners_lock:
+        return _listeners.setdefault(client, LossListener())
+
+
+def worker_died(worker: str, stage: str) -> WorkerDiedError:
+    """The error of an attempt of ``stage`` whose Dask worker died under it."""
+    return WorkerDiedError(f"Dask worker {worker} died while running {stage!r}")
+
+
+def task_error(stage: str, future: Any) -> BaseException:
+    """The error of an attempt of ``stage`` whose Dask task ended but did not finish."""
+    error = future.exception() if future.status == "error" else None
+    if isinstance(error, distributed.KilledWorker):
+        # The scheduler gave up after workers died running it: a lost worker too.
+        lost = worker_died(getattr(error.last_worker, "address", "?"), stage)
+        lost.__cause__ = error
+        return lost
+    if isinstance(error, BaseException):
+        return error
+    return RuntimeError(
+        f"stage {stage!r}: its Dask task ended as {future.status!r} (cancelled outside "
+        "flowkit, or the scheduler lost it)"
+    )

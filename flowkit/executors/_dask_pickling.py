@@ -1,0 +1,117 @@
+"""What travels between the driver and Dask workers: stages pickled once each, the task that
+loads and calls one on a worker, and errors that name what does not pickle.
+
+Stages go by cloudpickle (a dask dependency), so lambdas and local functions travel by
+value; a stage that pickles by reference must be importable on the workers.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pickle
+import sys
+from typing import Any
+
+import distributed
+
+from flowkit._stage import ConditionalStage, ParallelStage, Stage
+from flowkit.errors import PipelineDefinitionError
+from flowkit.executors._protocol import call_stage
+
+__all__ = ["Payloads", "output_error", "run_on_worker", "submit_error"]
+
+_cloudpickle: Any = importlib.import_module("cloudpickle")  # a dask dependency, untyped
+
+
+def run_on_worker(name: str, payload: bytes, kwargs: dict[str, Any]) -> Any:
+    """The task every stage call becomes: load the stage, call it once."""
+    try:
+        stage = pickle.loads(payload)  # noqa: S301 - pickled by our own driver
+    except Exception as error:
+        raise ImportError(
+            f"stage {name!r} cannot be loaded on Dask worker {distributed.get_worker().address}: "
+            f"{error}; the workers need the module that defines it (same environment and "
+            "PYTHONPATH, or client.upload_file)"
+        ) from error
+    return call_stage(stage, kwargs)
+
+
+class Payloads:
+    """Each stage of a run pickled once, for :func:`run_on_worker`."""
+
+    def __init__(self) -> None:
+        self._by_id: dict[int, tuple[Stage, bytes]] = {}  # id(stage) -> (stage, pickle)
+
+    def get(self, stage: Stage) -> bytes:
+        """The pickle of ``stage``.
+
+        Raises:
+            PipelineDefinitionError: ``stage`` lives in ``__main__`` or does not pickle.
+        """
+        cached = self._by_id.get(id(stage))
+        if cached is not None:
+            return cached[1]
+        main = _by_name_in_main(stage)
+        if main is not None:
+            raise PipelineDefinitionError(
+                f"stage {main!r} is defined in __main__, which Dask workers cannot import; "
+                "move it to a module the workers can import"
+            )
+        try:
+            payload: bytes = _cloudpickle.dumps(stage, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as error:
+            raise PipelineDefinitionError(
+                f"stage {stage.name!r}: the stage of type {type(stage).__qualname__} cannot be "
+                f"pickled ({error}); the Dask executor sends stages to worker processes"
+            ) from error
+        self._by_id[id(stage)] = (stage, payload)  # holding the stage keeps its id unique
+        return payload
+
+    def clear(self) -> None:
+        self._by_id.clear()
+
+
+def _by_name_in_main(stage: Stage) -> str | None:
+    """The name of a stage (or child) that pickles as a reference to ``__main__``, whose
+    namesake on a worker is some other script, or None. (A stage pickles by reference when
+    it is the module attribute named by its ``__qualname__``, see ``FunctionStage``.)"""
+    if isinstance(stage, ParallelStage):
+        return next(filter(None, map(_by_name_in_main, stage.stages)), None)
+    if isinstance(stage, ConditionalStage) and _by_name_in_main(stage.inner) is not None:
+        return stage.name
+    if getattr(stage, "__module__", None) != "__main__":
+        return None
+    target: Any = sys.modules.get("__main__")
+    for part in getattr(stage, "__qualname__", "").split("."):
+        target = getattr(target, part, None)
+    return stage.name if target is stage else None
+
+
+def submit_error(stage: Stage, kwargs: dict[str, Any], error: Exception) -> Exception:
+    """The error of a call that could not be submitted: the first argument that does not
+    pickle (futures of earlier calls aside), else ``error`` itself."""
+    for param, value in kwargs.items():
+        if isinstance(value, distributed.Future):
+            continue
+        try:
+            _cloudpickle.dumps(value)
+        except Exception as value_error:  # noqa: BLE001 - this is the culprit we report
+            return TypeError(
+                f"stage {stage.name!r}: argument {param!r}: a value of type "
+                f"{type(value).__qualname__} cannot be pickled ({value_error}); the Dask "
+                "executor sends arguments to worker processes"
+            )
+    return TypeError(f"stage {stage.name!r}: the Dask task cannot be submitted ({error})")
+
+
+def output_error(stage: str, future: Any) -> Exception:
+    """The error of a finished call of ``stage`` whose output cannot be fetched."""
+    try:
+        future.result()
+    except Exception as error:  # noqa: BLE001 - this is the error we report
+        reason = str(error).strip().partition("\n")[0]  # Dask appends whole tracebacks
+        return TypeError(
+            f"stage {stage!r}: its output cannot be sent back from the Dask worker "
+            f"({reason}); outputs must pickle"
+        )
+    return RuntimeError(f"stage {stage!r}: its output could not be fetched")
