@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import json
 import logging
 import os
 import sys
@@ -37,6 +38,13 @@ def _json_renderer() -> Callable[[Any, str, MutableMapping[str, Any]], str | byt
 
 def _as_text(line: str | bytes) -> str:
     return line.decode() if isinstance(line, bytes) else line
+
+
+def _safe_str(value: Any) -> str:
+    try:
+        return str(value)
+    except Exception:  # noqa: BLE001 - a value that cannot even be printed still gets a line
+        return f"<unprintable {type(value).__name__}>"
 
 
 def _key_order(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
@@ -110,15 +118,25 @@ class Output:
         self._console = structlog.dev.ConsoleRenderer(colors=colors) if console else None
 
     def _render_json(self, event: dict[str, Any]) -> str:
-        return _as_text(self._json(None, "", format_exc_info(None, "", dict(event))))
+        try:
+            return _as_text(self._json(None, "", format_exc_info(None, "", dict(event))))
+        except Exception:  # noqa: BLE001 - e.g. orjson refuses an int over 64 bits
+            return json.dumps({key: _safe_str(value) for key, value in event.items()})
+
+    def _render_console(self, event: dict[str, Any]) -> str:
+        # Timings to the microsecond read better than full float reprs; a copy, since the
+        # renderer pops keys.
+        shown = {k: round(v, 6) if type(v) is float else v for k, v in event.items()}
+        try:
+            return _as_text(self._console(None, "", shown)) if self._console else ""
+        except Exception:  # noqa: BLE001 - a value whose repr raises, in a user's own event
+            return self._render_json(event)
 
     def msg(self, **event: Any) -> None:
-        """Write ``event`` to every sink (all logger methods end here)."""
+        """Write ``event`` to every sink (all logger methods end here). Never raises: it is
+        called from inside the engine, often on a worker thread."""
         if self._console is not None:
-            # Timings to the microsecond read better than full float reprs; a copy, since
-            # the renderer pops keys.
-            shown = {k: round(v, 6) if type(v) is float else v for k, v in event.items()}
-            text = _as_text(self._console(None, "", shown))
+            text = self._render_console(event)
         else:
             text = self._render_json(event)
         record = self._render_json(event) if self.log_file is not None else None
