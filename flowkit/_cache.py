@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import weakref
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -50,9 +49,9 @@ class Cache:
         self.path = Path(path).absolute()
         self._entries = EntryFiles(self.path, open_directory(self.path))
         self._lock = threading.Lock()
-        self._identities: weakref.WeakKeyDictionary[Stage, tuple[str, bytes] | None] = (
-            weakref.WeakKeyDictionary()
-        )
+        # Keyed by id(): a user's attrs Stage subclass may be unhashable. The stage is kept
+        # alongside, so its id cannot be reused while the entry exists.
+        self._identities: dict[int, tuple[Stage, tuple[str, bytes] | None]] = {}
         self._warned: set[tuple[str, str]] = set()
 
     def __reduce__(self) -> tuple[type[Cache], tuple[str]]:
@@ -149,10 +148,9 @@ class Cache:
     def _identity(self, stage: Stage) -> tuple[str, bytes] | None:
         """The stage's directory and key prefix, computed once per stage object."""
         with self._lock:
-            try:
-                return self._identities[stage]
-            except KeyError:
-                pass
+            known = self._identities.get(id(stage))
+            if known is not None:
+                return known[1]
         try:
             identity = (stage_dirname(stage.name), stage_prefix(stage))
         except Exception as error:  # noqa: BLE001 - a callable we cannot read runs uncached
@@ -166,7 +164,7 @@ class Cache:
             )
             identity = None
         with self._lock:
-            self._identities[stage] = identity
+            self._identities[id(stage)] = (stage, identity)
         return identity
 
     def _warn_key(self, key: str, kind: str, message: str, *args: object) -> None:

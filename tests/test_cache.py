@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
 from flowkit import (
@@ -1042,3 +1043,21 @@ class TestHousekeeping:
             clear(tmp_path / "precious")
 
         assert (precious / ("0" * 64 + ".pkl")).read_bytes() == b"keep me"
+
+
+def test_an_unhashable_custom_stage_class_is_cached(tmp_path: Path) -> None:
+    @attrs.define(slots=False, eq=True)
+    class PlusOne(Stage):
+        @property
+        def parameters(self) -> tuple[str, ...]:
+            return ("x",)
+
+        def execute(self, kwargs: dict[str, Any]) -> object:
+            return kwargs["x"] + 1
+
+    pipeline = Pipeline([PlusOne(name="plus", cache=True, version="1")])
+    first = pipeline.run({"x": 1}, cache=tmp_path / "c")
+    second = pipeline.run({"x": 1}, cache=tmp_path / "c")
+
+    assert first["plus"] == second["plus"] == 2
+    assert second.stages["plus"].cached
