@@ -16,7 +16,7 @@ import distributed
 
 from flowkit._stage import ConditionalStage, ParallelStage, Stage
 from flowkit.errors import PipelineDefinitionError
-from flowkit.executors._protocol import call_stage
+from flowkit.executors._protocol import call_stage, unpicklable_argument
 
 __all__ = ["Payloads", "output_error", "run_on_worker", "submit_error"]
 
@@ -90,18 +90,16 @@ def _by_name_in_main(stage: Stage) -> str | None:
 def submit_error(stage: Stage, kwargs: dict[str, Any], error: Exception) -> Exception:
     """The error of a call that could not be submitted: the first argument that does not
     pickle (futures of earlier calls aside), else ``error`` itself."""
-    for param, value in kwargs.items():
-        if isinstance(value, distributed.Future):
-            continue
-        try:
-            _cloudpickle.dumps(value)
-        except Exception as value_error:  # noqa: BLE001 - this is the culprit we report
-            return TypeError(
-                f"stage {stage.name!r}: argument {param!r}: a value of type "
-                f"{type(value).__qualname__} cannot be pickled ({value_error}); the Dask "
-                "executor sends arguments to worker processes"
-            )
-    return TypeError(f"stage {stage.name!r}: the Dask task cannot be submitted ({error})")
+    culprit = unpicklable_argument(
+        stage,
+        kwargs,
+        _cloudpickle.dumps,
+        "the Dask executor sends arguments to worker processes",
+        skip=lambda value: isinstance(value, distributed.Future),
+    )
+    return culprit or TypeError(
+        f"stage {stage.name!r}: the Dask task cannot be submitted ({error})"
+    )
 
 
 def output_error(stage: str, future: Any) -> Exception:

@@ -17,7 +17,7 @@ from typing import Any
 
 from flowkit._stage import Stage
 from flowkit.errors import PipelineDefinitionError
-from flowkit.executors._protocol import Completion
+from flowkit.executors._protocol import Completion, unpicklable_argument
 
 
 class WorkerDiedError(RuntimeError):
@@ -145,13 +145,7 @@ class ProcessExecutor:
 
 
 def _unpicklable(stage: Stage, kwargs: dict[str, Any], error: Exception) -> Exception:
-    for param, value in kwargs.items():
-        try:
-            pickle.dumps(value)
-        except Exception as value_error:  # noqa: BLE001 - this is the culprit we report
-            return TypeError(
-                f"stage {stage.name!r}: argument {param!r}: "
-                f"{_describe_pickling('a value', value, value_error)}; the processes "
-                "executor sends arguments to another process"
-            )
-    return TypeError(f"stage {stage.name!r}: {_describe_pickling('the stage', stage, error)}")
+    why = "the processes executor sends arguments to another process"
+    return unpicklable_argument(stage, kwargs, pickle.dumps, why) or TypeError(
+        f"stage {stage.name!r}: {_describe_pickling('the stage', stage, error)}"
+    )

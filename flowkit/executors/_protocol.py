@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from typing import Any, Protocol, runtime_checkable
 
 import attrs
@@ -68,3 +68,25 @@ def call_stage(stage: Stage, kwargs: dict[str, Any]) -> Any:
     if stage.is_async:
         return asyncio.run(output)  # type: ignore[arg-type]
     return output
+
+
+def unpicklable_argument(
+    stage: Stage,
+    kwargs: dict[str, Any],
+    dumps: Callable[[Any], bytes],
+    why: str,
+    skip: Callable[[Any], bool] = lambda value: False,
+) -> TypeError | None:
+    """A ``TypeError`` naming the first argument of ``stage`` that ``dumps`` cannot pickle
+    (its parameter and type; ``why`` says where it was going), or None."""
+    for param, value in kwargs.items():
+        if skip(value):
+            continue
+        try:
+            dumps(value)
+        except Exception as error:  # noqa: BLE001 - this is the culprit we report
+            return TypeError(
+                f"stage {stage.name!r}: argument {param!r}: a value of type "
+                f"{type(value).__qualname__} cannot be pickled ({error}); {why}"
+            )
+    return None
