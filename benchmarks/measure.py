@@ -77,17 +77,22 @@ def measure(
     warmup: bool = True,
     budget_s: float = math.inf,
     keep: list[Any] | None = None,
+    min_sample_s: float = 0.02,
 ) -> Cell:
-    """Time ``reps`` calls of ``fn`` after one untimed warm-up; the cell holds the median
-    divided by ``per``. Every output is compared with ``expected`` (unless ``check`` is
-    false). A warm-up slower than ``budget_s / reps`` becomes the only sample, so a peer that
-    needs a minute is run once rather than seven times. ``keep`` receives the last output.
+    """Time ``fn``: one untimed warm-up call, then ``reps`` samples; the cell holds the
+    median seconds per call divided by ``per``. Every output is compared with ``expected``
+    (unless ``check`` is false). ``keep`` receives the last output.
 
-    The collector runs before each call, never during the timed region's start, so garbage
-    from one run is not charged to the next; collections a run triggers itself are counted.
+    Like :mod:`timeit`, a sample times as many back-to-back calls as fill ``min_sample_s``:
+    a lone short call right after a full collection runs with cold caches and measures up to
+    twice slower than the same call in a loop. The collector runs before each sample, so one
+    sample's garbage is not charged to the next; collections a call triggers itself count.
+    A warm-up slower than ``budget_s / reps`` becomes the only sample, so a peer that needs
+    a minute is run once rather than seven times.
     """
     samples: list[float] = []
     value: Any = None
+    calls = 1
     try:
         if warmup:
             gc.collect()
@@ -98,12 +103,14 @@ def measure(
             if elapsed * reps > budget_s:
                 samples = [elapsed]
                 reps = 0
+            calls = max(1, min(1000, int(min_sample_s / max(elapsed, 1e-9))))
         for _ in range(reps):
             value = None
             gc.collect()
             start = time.perf_counter()
-            value = fn()
-            samples.append(time.perf_counter() - start)
+            for _ in range(calls):
+                value = fn()
+            samples.append((time.perf_counter() - start) / calls)
             _check(value, expected, check)
     except Exception as error:
         return Cell(None, describe(error))

@@ -56,14 +56,14 @@ def profiled_threads(profiles: list[cProfile.Profile]) -> Iterator[None]:
         threading.Thread.run = original  # type: ignore[method-assign]
 
 
-def target(name: str, n: int) -> tuple[Callable[[], Any], int]:
+def target(name: str, n: int, *, postponed: bool) -> tuple[Callable[[], Any], int]:
     """The call to profile and the number of stages it handles."""
     flowkit = frameworks.Flowkit()
     if name == "D":
-        workload = workloads.chain(n)
+        workload = workloads.chain(n, postponed=postponed)
         return (lambda: flowkit.build(workload)), n
     kind, executor = name.split("-")
-    workload = workloads.chain(n) if kind == "A" else workloads.fan_in(n)
+    workload = workloads.chain(n, postponed=postponed) if kind == "A" else workloads.fan_in(n)
     pipeline = flowkit.build(workload)
     executor = "sequential" if executor == "seq" else "threads"
     return flowkit.runner(pipeline, workload, executor), workload.stage_count
@@ -76,11 +76,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=5, help="profiled runs (default 5)")
     parser.add_argument("--top", type=int, default=25, help="functions to list (default 25)")
     parser.add_argument("--sort", default="tottime", help="pstats sort key (default tottime)")
+    parser.add_argument(
+        "--str-annotations",
+        action="store_true",
+        help="chains with `from __future__ import annotations` (A and D)",
+    )
     parser.add_argument("--dump", type=Path, help="also write the merged stats here")
     args = parser.parse_args(argv)
     n = args.n or (1000 if args.workload.startswith("B") else 10000)
     quiet_logs()
-    call, stages = target(args.workload, n)
+    call, stages = target(args.workload, n, postponed=args.str_annotations)
     call()  # warm-up, unprofiled
     start = time.perf_counter()
     for _ in range(args.runs):

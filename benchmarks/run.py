@@ -53,7 +53,11 @@ def machine() -> dict[str, Any]:
 
 def versions() -> dict[str, str | None]:
     names = ("flowkit", "apache-hamilton", "pipefunc", "structlog", "attrs")
-    return {name: frameworks.version(name) for name in names}
+    found = {name: frameworks.version(name) for name in names}
+    import flowkit
+
+    found["flowkit_path"] = str(Path(flowkit.__file__).parent)  # a scratch copy shows here
+    return found
 
 
 def parse(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -112,7 +116,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     info = machine()
     load_after = os.getloadavg()
     print(
-        f"\nflowkit {versions()['flowkit']} | {info['cpu']} x {info['nproc']} | "
+        f"\nflowkit {versions()['flowkit']} ({versions()['flowkit_path']}) | "
+        f"{info['cpu']} x {info['nproc']} | "
         f"Python {info['python']} | {settings.reps} repetitions, medians | "
         f"load {load_before[0]:.2f} -> {load_after[0]:.2f}\n"
     )

@@ -41,10 +41,14 @@ class Workload:
 
 
 def make_module(kind: str, source: str) -> ModuleType:
-    """Execute ``source`` in a new module registered in ``sys.modules`` under a unique name."""
+    """Execute ``source`` in a new module registered in ``sys.modules`` under a unique name.
+
+    ``dont_inherit``: the generated code must not inherit this file's
+    ``from __future__ import annotations`` (its annotations would silently become strings).
+    """
     name = f"_flowkit_bench_{kind}_{next(_serial)}"
     module = ModuleType(name)
-    code = compile(source, f"<{name}>", "exec")
+    code = compile(source, f"<{name}>", "exec", dont_inherit=True)
     exec(code, module.__dict__)
     sys.modules[name] = module
     return module
@@ -55,11 +59,16 @@ def forget(workload: Workload) -> None:
     sys.modules.pop(workload.module.__name__, None)
 
 
-def chain(n: int) -> Workload:
-    """``s0(x) -> s1(s0) -> ... -> s{n-1}``: each stage adds one to its input."""
-    lines = ["def s0(x: int) -> int:\n    return x + 1\n"]
+def chain(n: int, *, postponed: bool = False) -> Workload:
+    """``s0(x) -> s1(s0) -> ... -> s{n-1}``: each stage adds one to its input.
+
+    ``postponed``: the module starts with ``from __future__ import annotations``, so every
+    annotation is a string that a framework must resolve to check types.
+    """
+    lines = ["from __future__ import annotations\n"] if postponed else []
+    lines.append("def s0(x: int) -> int:\n    return x + 1\n")
     lines.extend(f"def s{i}(s{i - 1}: int) -> int:\n    return s{i - 1} + 1\n" for i in range(1, n))
-    module = make_module(f"chain{n}", "".join(lines))
+    module = make_module(f"chain{n}{'s' if postponed else ''}", "".join(lines))
     functions = [getattr(module, f"s{i}") for i in range(n)]
 
     def plain() -> int:
