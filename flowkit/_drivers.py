@@ -18,8 +18,9 @@ from typing import Any
 
 from flowkit import _events as ev
 from flowkit._calls import call_sync
-from flowkit._engine import FAILED, Plan, Run, monotonic
+from flowkit._engine import FAILED, Run, monotonic
 from flowkit._graph import compile_graph
+from flowkit._plan import Plan
 from flowkit._stage import ParallelStage, Stage
 
 INTERRUPT_GRACE_S = 1.0

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from flowkit import _events as ev
 from flowkit._context import StageContext
-from flowkit._graph import Graph
+from flowkit._plan import Plan
 from flowkit._results import (
     NO_CHILDREN,
     PipelineResult,
@@ -22,8 +22,7 @@ from flowkit._results import (
     StageResult,
     StageStatus,
 )
-from flowkit._retry import NO_RETRY
-from flowkit._stage import CONTEXT, FunctionStage, ParallelStage, Stage
+from flowkit._stage import CONTEXT, Stage
 
 PENDING, RUNNING = StageStatus.PENDING, StageStatus.RUNNING
 SUCCESS, FAILED = StageStatus.SUCCESS, StageStatus.FAILED
@@ -38,75 +37,6 @@ _NOWHERE: dict[str, str] = {}
 
 def _where(worker: str | None) -> dict[str, str]:
     return _NOWHERE if worker is None else {"worker": worker}
-
-
-class Plan:
-    """The stages one run considers, as index-addressed arrays (built once, reused)."""
-
-    __slots__ = (
-        "args",
-        "conditional",
-        "dependents",
-        "deps",
-        "direct",
-        "index",
-        "input_params",
-        "names",
-        "order_only",
-        "overridden",
-        "retries",
-        "stages",
-        "wants_context",
-    )
-
-    def __init__(self, graph: Graph, names: list[str], overridden: Collection[str]) -> None:
-        index = {name: k for k, name in enumerate(names)}
-        self.names = names
-        self.index = index
-        self.overridden = frozenset(index[name] for name in overridden if name in index)
-        self.stages: list[Stage] = [graph.stages[name] for name in names]
-        # A fan-out stage retries each item and a group each child, never the whole stage.
-        self.retries = [
-            NO_RETRY if s.map_over is not None or isinstance(s, ParallelStage) else s.retry
-            for s in self.stages
-        ]
-        # The hot path calls a plain sync function stage directly, skipping the dispatch.
-        self.direct: list[Callable[..., Any] | None] = [
-            s.fn
-            if type(s) is FunctionStage
-            and not s.is_async
-            and s.timeout is None
-            and s.map_over is None
-            else None
-            for s in self.stages
-        ]
-        self.conditional = [type(s).should_run is not Stage.should_run for s in self.stages]
-        self.deps: list[tuple[int, ...]] = []
-        self.args: list[tuple[tuple[str, int], ...]] = []
-        self.order_only: list[tuple[int, ...]] = []
-        self.input_params: list[tuple[str, ...]] = []
-        self.wants_context: list[bool] = []
-        for k, stage in enumerate(self.stages):
-            params = stage.parameters
-            deps = (
-                ()
-                if k in self.overridden
-                else tuple(index[d] for d in graph.dependencies[names[k]])
-            )
-            self.deps.append(deps)
-            self.args.append(
-                tuple((p, index[p]) for p in params if p in index and index[p] in deps)
-            )
-            self.order_only.append(tuple(j for j in deps if names[j] not in params))
-            self.input_params.append(
-                tuple(p for p in params if p not in graph.stages and p != CONTEXT)
-            )
-            self.wants_context.append(CONTEXT in params)
-        dependents: list[list[int]] = [[] for _ in names]
-        for k, deps in enumerate(self.deps):
-            for j in deps:
-                dependents[j].append(k)
-        self.dependents = [tuple(d) for d in dependents]
 
 
 Caller = Callable[["Run", int, Stage, dict[str, Any], str], Any]

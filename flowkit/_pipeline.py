@@ -11,8 +11,9 @@ from typing import Any
 from flowkit import _events as ev
 from flowkit._decorator import StageDecorator, make_stage
 from flowkit._drivers import default_workers
-from flowkit._engine import CacheBackend, Plan, Run
+from flowkit._engine import CacheBackend, Run
 from flowkit._graph import Graph, InputSpec, compile_graph, needed_stages
+from flowkit._plan import Plan
 from flowkit._render import to_dot, to_mermaid
 from flowkit._results import PipelineResult
 from flowkit._stage import FunctionStage, ParallelStage, Stage
