@@ -45,7 +45,10 @@ def run_sequential(run: Run) -> None:
         while not run.stopping:
             if ready:
                 k = heapq.heappop(ready)
-                outcome = advance(k)
+                try:
+                    outcome = advance(k)
+                except Exception as error:  # noqa: BLE001 - flowkit's own failure, see crashed()
+                    outcome = run.crashed(k, error)
                 if outcome.__class__ is float:
                     heapq.heappush(timers, (monotonic() + outcome, k))
                 else:
@@ -131,7 +134,10 @@ class _Threads:
         with lock:
             k = self._next()
         while k is not None:
-            outcome = run.advance(k)
+            try:
+                outcome = run.advance(k)
+            except Exception as error:  # noqa: BLE001 - a dead worker would hang the run
+                outcome = run.crashed(k, error)
             with lock:
                 self.running -= 1
                 if outcome.__class__ is float:

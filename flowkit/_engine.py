@@ -196,6 +196,12 @@ class Run:
                 self.cache.store(key, output)  # type: ignore[union-attr]
         return self.conclude(k, SUCCESS, output, worker=worker)
 
+    def crashed(self, k: int, error: Exception) -> StageResult:
+        """Stage ``k``'s result when flowkit itself failed around it (e.g. a log sink
+        raised while emitting its event): FAILED with that error, no hook, no event, so
+        the run still ends and keeps everything else."""
+        return StageResult(self.plan.names[k], FAILED, None, error, self.attempts[k])
+
     def record(self, k: int, result: StageResult) -> list[int]:
         """Store stage ``k``'s final result; return the stages that became ready."""
         if self.results[k] is not None:

@@ -1,13 +1,16 @@
 """The ``async`` driver: every stage is a task on the running event loop.
 
 ``async def`` stages are awaited on the loop (a timeout really cancels them); sync stages,
-fan-out and parallel groups run in worker threads. A retry delay is an ``asyncio.sleep``.
+fan-out and parallel groups run in daemon threads (at most ``max_workers`` at once). A retry
+delay is an ``asyncio.sleep``.
 """
 
 from __future__ import annotations
 
 import asyncio
-from concurrent.futures import ThreadPoolExecutor
+import contextlib
+import threading
+from collections.abc import Callable
 from typing import Any
 
 from flowkit._calls import await_with_timeout
@@ -25,13 +28,14 @@ async def drive_async(run: Run, *, reraise: bool) -> None:
     ``pipeline.cancelled``.
     """
     loop = asyncio.get_running_loop()
-    pool = ThreadPoolExecutor(run.max_workers, thread_name_prefix="flowkit-async")
+    slots = asyncio.Semaphore(run.max_workers)
     tasks: set[asyncio.Task[None]] = set()
 
     async def call(k: int, stage: Stage, kwargs: dict[str, Any], name: str) -> Any:
         if stage.is_async and stage.map_over is None and not isinstance(stage, ParallelStage):
             return await await_with_timeout(stage.execute(kwargs), name, stage.timeout)
-        return await loop.run_in_executor(pool, run.call, run, k, stage, kwargs, name)
+        async with slots:
+            return await in_daemon_thread(loop, run.call, run, k, stage, kwargs, name)
 
     async def advance(k: int) -> StageResult | None:
         stage = run.plan.stages[k]
@@ -57,7 +61,10 @@ async def drive_async(run: Run, *, reraise: bool) -> None:
                 return run.succeeded(k, output)
 
     async def one(k: int) -> None:
-        result = await advance(k)
+        try:
+            result = await advance(k)
+        except Exception as error:  # noqa: BLE001 - flowkit's own failure, see Run.crashed
+            result = run.crashed(k, error)
         if result is None:
             return
         for j in run.record(k, result):
@@ -83,5 +90,30 @@ async def drive_async(run: Run, *, reraise: bool) -> None:
         if reraise:
             run.finish()
             raise
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def in_daemon_thread(
+    loop: asyncio.AbstractEventLoop, fn: Callable[..., Any], *args: Any
+) -> asyncio.Future[Any]:
+    """Run ``fn(*args)`` in a new daemon thread; a future on ``loop`` gets its outcome.
+
+    Not a ThreadPoolExecutor: its threads are joined at interpreter exit, so a sync stage
+    abandoned at an interrupt would keep the process alive until it returned.
+    """
+    future: asyncio.Future[Any] = loop.create_future()
+
+    def settle(ok: bool, value: Any) -> None:
+        if not future.done():
+            (future.set_result if ok else future.set_exception)(value)
+
+    def target() -> None:
+        try:
+            outcome = (True, fn(*args))
+        except BaseException as error:  # noqa: BLE001 - handed to the awaiting task
+            outcome = (False, error)
+        # If the loop closed while this call was abandoned, its outcome is void.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(settle, *outcome)
+
+    threading.Thread(target=target, name="flowkit-async", daemon=True).start()
+    return future
