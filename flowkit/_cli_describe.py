@@ -11,10 +11,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from flowkit._cli_inputs import annotation_of, type_label
+from flowkit._composite import ConditionalStage, ParallelStage
 from flowkit._pipeline import Pipeline
 from flowkit._results import PipelineResult, StageResult, StageStatus
 from flowkit._retry import Retry
-from flowkit._stage import ConditionalStage, ParallelStage, Stage
+from flowkit._stage import Stage
 
 _DEFAULT_RETRY = Retry()
 

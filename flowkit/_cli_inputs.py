@@ -19,8 +19,9 @@ from typing import Any
 
 import click
 
+from flowkit._composite import ConditionalStage, ParallelStage
 from flowkit._pipeline import Pipeline
-from flowkit._stage import CONTEXT, ConditionalStage, ParallelStage, Stage
+from flowkit._stage import CONTEXT, Stage
 from flowkit.errors import did_you_mean
 
 _TRUE = frozenset({"true", "1", "yes"})

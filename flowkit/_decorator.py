@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, ParamSpec, TypeVar, overload
 
-from flowkit._stage import ConditionalStage, FunctionStage, Hook, Stage
+from flowkit._composite import ConditionalStage
+from flowkit._stage import FunctionStage, Hook, Stage
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -18,10 +18,11 @@ from typing import Any
 
 from flowkit import _events as ev
 from flowkit._calls import call_sync
+from flowkit._composite import ParallelStage
 from flowkit._engine import FAILED, Run, monotonic
 from flowkit._graph import compile_graph
 from flowkit._plan import Plan
-from flowkit._stage import ParallelStage, Stage
+from flowkit._stage import Stage
 
 INTERRUPT_GRACE_S = 1.0
 

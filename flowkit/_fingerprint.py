@@ -18,8 +18,9 @@ from typing import Any
 
 import attrs
 
+from flowkit._composite import ConditionalStage, ParallelStage
 from flowkit._context import StageContext
-from flowkit._stage import ConditionalStage, FunctionStage, ParallelStage, Stage
+from flowkit._stage import FunctionStage, Stage
 
 __all__ = [
     "PICKLE_PROTOCOL",

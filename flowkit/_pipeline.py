@@ -9,6 +9,7 @@ from types import MappingProxyType, ModuleType
 from typing import Any
 
 from flowkit import _events as ev
+from flowkit._composite import ParallelStage
 from flowkit._decorator import StageDecorator, make_stage
 from flowkit._drivers import default_workers
 from flowkit._engine import CacheBackend, Run
@@ -16,7 +17,7 @@ from flowkit._graph import Graph, InputSpec, compile_graph, needed_stages
 from flowkit._plan import Plan
 from flowkit._render import to_dot, to_mermaid
 from flowkit._results import PipelineResult
-from flowkit._stage import FunctionStage, ParallelStage, Stage
+from flowkit._stage import FunctionStage, Stage
 from flowkit.errors import (
     DuplicateStageError,
     MissingInputError,

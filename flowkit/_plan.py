@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from typing import Any
 
+from flowkit._composite import ParallelStage
 from flowkit._graph import Graph
 from flowkit._retry import NO_RETRY
-from flowkit._stage import CONTEXT, FunctionStage, ParallelStage, Stage
+from flowkit._stage import CONTEXT, FunctionStage, Stage
 
 
 class Plan:

@@ -46,8 +46,8 @@ def capture_events() -> Iterator[list[dict[str, Any]]]:
         >>> from flowkit import Pipeline, stage
         >>> with capture_events() as events:
         ...     _ = Pipeline([stage(lambda: 1, name="one")]).run()
-        >>> [event["event"] for event in events]
-        ['pipeline.started', 'stage.started', 'stage.succeeded', 'pipeline.succeeded']
+        >>> print(" ".join(event["event"] for event in events))
+        pipeline.started stage.started stage.succeeded pipeline.succeeded
     """
     events: list[dict[str, Any]] = []
     with capture_logs() as logs:

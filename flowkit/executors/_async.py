@@ -14,9 +14,10 @@ from collections.abc import Callable
 from typing import Any
 
 from flowkit._calls import await_with_timeout
+from flowkit._composite import ParallelStage
 from flowkit._engine import Run, monotonic
 from flowkit._results import StageResult
-from flowkit._stage import ParallelStage, Stage
+from flowkit._stage import Stage
 
 
 async def drive_async(run: Run, *, reraise: bool) -> None:

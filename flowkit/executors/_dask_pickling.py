@@ -14,7 +14,8 @@ from typing import Any
 
 import distributed
 
-from flowkit._stage import ConditionalStage, ParallelStage, Stage
+from flowkit._composite import ConditionalStage, ParallelStage
+from flowkit._stage import Stage
 from flowkit.errors import PipelineDefinitionError
 from flowkit.executors._protocol import call_stage, unpicklable_argument
 

@@ -1,0 +1,165 @@
+"""Stages made of other stages: ``ConditionalStage`` and ``ParallelStage``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from types import MappingProxyType
+from typing import Any, Generic
+
+import attrs
+
+from flowkit._introspect import introspect
+from flowkit._stage import CONTEXT, FunctionStage, P, R, Stage, _caller_module, _names
+from flowkit.errors import PipelineDefinitionError
+
+
+@attrs.define(slots=False, eq=False, init=False, repr=False, on_setattr=attrs.setters.NO_OP)
+class ConditionalStage(Stage, Generic[P, R]):
+    """Runs ``inner`` only when ``condition`` is true; otherwise the stage is ``SKIPPED``.
+
+    The condition's parameters are injected by name like a stage's, so a parameter that names a
+    stage makes that stage a dependency.
+    """
+
+    inner: Stage
+    condition: Callable[..., object]
+    _condition_parameters: tuple[str, ...]
+    _parameters: tuple[str, ...]
+    _defaults: Mapping[str, Any]
+
+    def __init__(self, inner: Stage, condition: Callable[..., object]) -> None:
+        if not isinstance(inner, Stage):
+            inner = FunctionStage(inner)
+        if not callable(condition):
+            raise PipelineDefinitionError(
+                f"stage {inner.name!r}: when= must be a callable predicate, got {condition!r}"
+            )
+        cond_params, cond_defaults, _ = introspect(condition, inner.name)
+        params = inner.parameters + tuple(p for p in cond_params if p not in inner.parameters)
+        self.__attrs_init__(
+            inner=inner,
+            condition=condition,
+            condition_parameters=cond_params,
+            defaults=MappingProxyType({**cond_defaults, **inner.defaults}),
+            parameters=params,
+            name=inner.name,
+            depends_on=inner.depends_on,
+            retry=inner.retry,
+            timeout=inner.timeout,
+            on_success=inner.on_success,
+            on_failure=inner.on_failure,
+            tags=inner.tags,
+            map_over=inner.map_over,
+            cache=inner.cache,
+            version=inner.version,
+        )
+        for attr in ("__module__", "__name__", "__qualname__", "__doc__", "__wrapped__"):
+            if hasattr(inner, attr):
+                setattr(self, attr, getattr(inner, attr))
+
+    @property
+    def parameters(self) -> tuple[str, ...]:
+        return self._parameters
+
+    @property
+    def defaults(self) -> Mapping[str, Any]:
+        return self._defaults
+
+    @property
+    def annotations(self) -> Mapping[str, Any]:
+        return self.inner.annotations
+
+    @property
+    def is_async(self) -> bool:
+        return self.inner.is_async
+
+    def should_run(self, kwargs: Mapping[str, Any]) -> bool:
+        return bool(
+            self.condition(**{p: kwargs[p] for p in self._condition_parameters if p in kwargs})
+        )
+
+    def execute(self, kwargs: dict[str, Any]) -> object:
+        inner = self.inner.parameters
+        return self.inner.execute({p: v for p, v in kwargs.items() if p in inner})
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        return self.inner(*args, **kwargs)  # type: ignore[operator,no-any-return]
+
+    def __repr__(self) -> str:
+        return f"<ConditionalStage {self.name!r}>"
+
+    def __reduce__(self) -> str | tuple[Any, ...]:
+        return FunctionStage.__reduce__(self)  # type: ignore[arg-type]
+
+
+@attrs.define(slots=False, eq=False, init=False, repr=False, on_setattr=attrs.setters.NO_OP)
+class ParallelStage(Stage):
+    """Runs its children concurrently in a thread pool; its output is ``{child: output}``.
+
+    Children are internal to the group: other stages depend on the group's name. Each child
+    keeps its own retries and timeout; the group fails if any child fails, after all finish.
+    """
+
+    stages: tuple[Stage, ...]
+    max_workers: int | None
+    _parameters: tuple[str, ...]
+
+    def __init__(
+        self,
+        name: str,
+        stages: Iterable[Stage | Callable[..., Any]],
+        max_workers: int | None = None,
+        **options: Any,
+    ) -> None:
+        children = tuple(s if isinstance(s, Stage) else FunctionStage(s) for s in stages)
+        seen: set[str] = set()
+        for child in children:
+            if child.name in seen:
+                raise PipelineDefinitionError(
+                    f"parallel stage {name!r}: two children are named {child.name!r}"
+                )
+            seen.add(child.name)
+        if max_workers is not None and max_workers < 1:
+            raise PipelineDefinitionError(
+                f"parallel stage {name!r}: max_workers must be >= 1, got {max_workers!r}"
+            )
+        params: dict[str, None] = {}
+        depends_on: dict[str, None] = dict.fromkeys(_names(options.pop("depends_on", ())))
+        for child in children:
+            params.update(dict.fromkeys(p for p in child.parameters if p != CONTEXT))
+            depends_on.update(dict.fromkeys(child.depends_on))
+        self.__module__ = _caller_module() or __name__
+        self.__attrs_init__(
+            name=name,
+            stages=children,
+            max_workers=max_workers,
+            parameters=tuple(params),
+            depends_on=tuple(depends_on),
+            **options,
+        )
+
+    @property
+    def parameters(self) -> tuple[str, ...]:
+        return self._parameters
+
+    @property
+    def defaults(self) -> Mapping[str, Any]:
+        merged: dict[str, Any] = {}
+        for child in reversed(self.stages):
+            merged.update(child.defaults)
+        return MappingProxyType(merged)
+
+    def execute(self, kwargs: dict[str, Any]) -> object:
+        """Run the children concurrently, without events (the engine runs them itself and
+        reports each child; this path serves executor objects that run the group as one
+        call on a worker).
+
+        Raises:
+            Exception: The first failed child's error, after all children finished.
+        """
+        from flowkit._drivers import run_group
+
+        return run_group(self, kwargs)
+
+    def __repr__(self) -> str:
+        return f"<ParallelStage {self.name!r} of {[s.name for s in self.stages]!r}>"
