@@ -3,12 +3,13 @@ conditions, fan-out and one structlog event per state transition."""
 
 from typing import Any
 
+from flowkit._builder import PipelineBuilder
 from flowkit._cache import Cache
 from flowkit._composite import ConditionalStage, ParallelStage
 from flowkit._context import StageContext
 from flowkit._decorator import stage
 from flowkit._graph import InputSpec
-from flowkit._pipeline import Pipeline, PipelineBuilder
+from flowkit._pipeline import Pipeline
 from flowkit._results import PipelineResult, PipelineStatus, StageResult, StageStatus
 from flowkit._retry import Retry
 from flowkit._stage import FunctionStage, Stage

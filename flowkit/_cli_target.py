@@ -20,7 +20,8 @@ from typing import Any
 
 import click
 
-from flowkit._pipeline import Pipeline, PipelineBuilder
+from flowkit._builder import PipelineBuilder
+from flowkit._pipeline import Pipeline
 from flowkit._stage import Stage
 from flowkit.errors import did_you_mean
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from flowkit import _events as ev
 from flowkit._composite import ParallelStage
-from flowkit._decorator import StageDecorator, make_stage
+from flowkit._decorator import StageDecorator
 from flowkit._drivers import default_workers
 from flowkit._engine import CacheBackend, Run
 from flowkit._graph import Graph, InputSpec, compile_graph, needed_stages
@@ -298,54 +298,3 @@ def _defined_in(stage: Stage, module: str) -> bool:
 def announce(run: Run) -> None:
     """Emit ``pipeline.started`` for ``run``."""
     run.events.emit(ev.PIPELINE_STARTED, status="running", stages=len(run.plan.names))
-
-
-class PipelineBuilder:
-    """Builds a :class:`Pipeline` step by step; every method but :meth:`build` returns the
-    builder."""
-
-    def __init__(self, name: str = "pipeline") -> None:
-        self._name = name
-        self._stages: list[Stage] = []
-        self._context: dict[str, Any] = {}
-        self._fail_fast = True
-
-    def stage(self, fn_or_stage: StageLike, **options: Any) -> PipelineBuilder:
-        """Add a stage; ``options`` are those of :func:`flowkit.stage` (``when=`` too)."""
-        if isinstance(fn_or_stage, Stage):
-            if options:
-                raise PipelineDefinitionError(
-                    f"stage {fn_or_stage.name!r} is already a Stage; options apply to functions"
-                )
-            self._stages.append(fn_or_stage)
-        else:
-            self._stages.append(make_stage(fn_or_stage, **options))
-        return self
-
-    def parallel(
-        self, name: str, *stages: StageLike, max_workers: int | None = None
-    ) -> PipelineBuilder:
-        """Add a :class:`ParallelStage` named ``name`` running ``stages`` concurrently."""
-        self._stages.append(ParallelStage(name, stages, max_workers=max_workers))
-        return self
-
-    def context(self, **inputs: Any) -> PipelineBuilder:
-        """Set default input values."""
-        self._context.update(inputs)
-        return self
-
-    def fail_fast(self, enabled: bool = True) -> PipelineBuilder:
-        """Stop starting new stages after the first failure (the default)."""
-        self._fail_fast = enabled
-        return self
-
-    def build(self) -> Pipeline:
-        """The pipeline.
-
-        Raises:
-            PipelineDefinitionError: Duplicate names (the DAG is checked when it runs or by
-                :meth:`Pipeline.validate`).
-        """
-        return Pipeline(
-            self._stages, name=self._name, fail_fast=self._fail_fast, context=self._context
-        )
