@@ -45,9 +45,10 @@ def revenue_by_customer(clean_orders: list[dict[str, object]]) -> dict[str, floa
 @stage(when=lambda clean_orders: bool(clean_orders))
 def report(revenue_by_customer: dict[str, float], currency: str = "EUR") -> str:
     """A short text report; skipped when there is no paid order."""
-    lines = [f"{name:<8} {amount:>9.2f} {currency}" for name, amount in sorted(
-        revenue_by_customer.items(), key=lambda item: -item[1]
-    )]
+    lines = [
+        f"{name:<8} {amount:>9.2f} {currency}"
+        for name, amount in sorted(revenue_by_customer.items(), key=lambda item: -item[1])
+    ]
     return "\n".join(["revenue by customer", *lines])
 
 

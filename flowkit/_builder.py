@@ -1,4 +1,4 @@
-"""``PipelineBuilder``: the fluent way to assemble a :class:`~flowkit.Pipeline`."""
+"""``PipelineBuilder``: the fluent way to assemble a `Pipeline`."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from flowkit.errors import PipelineDefinitionError
 
 
 class PipelineBuilder:
-    """Builds a :class:`Pipeline` step by step; every method but :meth:`build` returns the
+    """Builds a `Pipeline` step by step; every method but `build` returns the
     builder."""
 
     def __init__(self, name: str = "pipeline") -> None:
@@ -22,7 +22,7 @@ class PipelineBuilder:
         self._fail_fast = True
 
     def stage(self, fn_or_stage: StageLike, **options: Any) -> PipelineBuilder:
-        """Add a stage; ``options`` are those of :func:`flowkit.stage` (``when=`` too)."""
+        """Add a stage; ``options`` are those of `flowkit.stage` (``when=`` too)."""
         if isinstance(fn_or_stage, Stage):
             if options:
                 raise PipelineDefinitionError(
@@ -36,7 +36,7 @@ class PipelineBuilder:
     def parallel(
         self, name: str, *stages: StageLike, max_workers: int | None = None
     ) -> PipelineBuilder:
-        """Add a :class:`ParallelStage` named ``name`` running ``stages`` concurrently."""
+        """Add a `ParallelStage` named ``name`` running ``stages`` concurrently."""
         self._stages.append(ParallelStage(name, stages, max_workers=max_workers))
         return self
 
@@ -55,7 +55,7 @@ class PipelineBuilder:
 
         Raises:
             PipelineDefinitionError: Duplicate names (the DAG is checked when it runs or by
-                :meth:`Pipeline.validate`).
+                `Pipeline.validate`).
         """
         return Pipeline(
             self._stages, name=self._name, fail_fast=self._fail_fast, context=self._context

@@ -1,9 +1,9 @@
 """The on-disk cache of stage outputs (DESIGN.md section 9): ``flowkit.Cache``.
 
 ``Cache`` is what the engine talks to: it makes each call's key (the stage's name, a
-fingerprint of its code and a hash of its arguments, see :mod:`flowkit._fingerprint`), and
-loads and stores signed entries (:mod:`flowkit._cache_store`) in a private directory
-(:mod:`flowkit._cache_key`, layout in :mod:`flowkit._cache_files`). Caching never fails a
+fingerprint of its code and a hash of its arguments, see `flowkit._fingerprint`), and
+loads and stores signed entries (`flowkit._cache_store`) in a private directory
+(`flowkit._cache_key`, layout in `flowkit._cache_files`). Caching never fails a
 run: whatever cannot be hashed, pickled, read or written is logged once per stage and run
 uncached.
 """
@@ -136,7 +136,7 @@ class Cache:
     # -- housekeeping ----------------------------------------------------------------------
 
     def stats(self) -> CacheStats:
-        """Entries and bytes per stage (see :func:`flowkit._cache_files.scan`)."""
+        """Entries and bytes per stage (see `flowkit._cache_files.scan`)."""
         return _cache_files.scan(self.path)
 
     def clear(self, stages: Iterable[str] | None = None) -> CacheStats:

@@ -96,7 +96,7 @@ class Output:
     """The structlog "logger": renders each event dict and writes one line per sink.
 
     stderr gets the console or JSON rendering; the log file, if any, always gets JSON. When a
-    :class:`Progress` is attached (stderr is a terminal), its line is redrawn below the logs.
+    `Progress` is attached (stderr is a terminal), its line is redrawn below the logs.
     """
 
     def __init__(

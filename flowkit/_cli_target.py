@@ -1,5 +1,5 @@
 """Resolving a CLI TARGET (``pkg.module:attr``, ``path/to/file.py:attr``, or a module or file
-alone) to a :class:`~flowkit.Pipeline`.
+alone) to a `Pipeline`.
 
 A file is imported by its module name, with its directory (or its package's root) on
 ``sys.path``, so the processes and Dask executors can pickle its stages by qualified name and

@@ -74,8 +74,17 @@ class ConditionalStage(Stage, Generic[P, R]):
         return self.inner.is_async
 
     def should_run(self, kwargs: Mapping[str, Any]) -> bool:
+        # An input left out falls back to its default, the condition's own or else the
+        # stage's (`when=lambda verbose: verbose` on `def report(verbose=False)`).
+        fallback = self._defaults
         return bool(
-            self.condition(**{p: kwargs[p] for p in self._condition_parameters if p in kwargs})
+            self.condition(
+                **{
+                    p: kwargs[p] if p in kwargs else fallback[p]
+                    for p in self._condition_parameters
+                    if p in kwargs or p in fallback
+                }
+            )
         )
 
     def execute(self, kwargs: dict[str, Any]) -> object:

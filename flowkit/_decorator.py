@@ -15,7 +15,7 @@ R = TypeVar("R")
 def make_stage(
     fn: Callable[..., Any], *, when: Callable[..., object] | None = None, **options: Any
 ) -> Stage:
-    """A :class:`FunctionStage` of ``fn``, wrapped in a :class:`ConditionalStage` for ``when``."""
+    """A `FunctionStage` of ``fn``, wrapped in a `ConditionalStage` for ``when``."""
     made = FunctionStage(fn, **options)
     return made if when is None else ConditionalStage(made, when)
 
@@ -93,8 +93,8 @@ class StageDecorator:
                 ``map_over``, ``tags``, ``cache``, ``version``.
 
         Returns:
-            A :class:`FunctionStage` (a :class:`ConditionalStage` with ``when=``), callable
-            like ``fn``; in the called form, a decorator that returns one.
+            The stage, callable like ``fn``: a `FunctionStage`, or a `ConditionalStage`
+            when ``when=`` is given. In the called form, a decorator that returns one.
 
         Raises:
             PipelineDefinitionError: The function or an option cannot make a valid stage.

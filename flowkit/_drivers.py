@@ -1,4 +1,4 @@
-"""Local drivers: where the attempts of a :class:`~flowkit._engine.Run` execute.
+"""Local drivers: where the attempts of a `Run` execute.
 
 ``sequential`` runs everything in the calling thread. ``threads`` lets worker threads drive
 the run themselves: a worker that finishes a stage continues with one stage that became
@@ -28,7 +28,7 @@ INTERRUPT_GRACE_S = 1.0
 
 
 def default_workers() -> int:
-    """``min(32, cpu + 4)``, like :class:`concurrent.futures.ThreadPoolExecutor`."""
+    """``min(32, cpu + 4)``, like `concurrent.futures.ThreadPoolExecutor`."""
     return min(32, (os.cpu_count() or 1) + 4)
 
 

@@ -337,14 +337,7 @@ class Run:
         if self.results[k] is not None:
             return result  # abandoned at an interrupt and ended late: no hook, no event
         if status is FAILED and self.fail_fast:
-            self.stopping = True  # before hooks and events, so no stage starts meanwhile
-        stage = self.plan.stages[k]
-        if status is SUCCESS:
-            hook = stage.on_success
-        else:
-            hook = stage.on_failure if status is FAILED else None
-        if hook is not None:
-            self._run_hook(hook, result)
+            self.stopping = True  # before events and hooks, so no stage starts meanwhile
         events = self.events
         if status is SUCCESS:
             if events.info:
@@ -368,6 +361,15 @@ class Run:
             )
         else:
             events.emit(f"stage.{status.value}", stage=name, status=status.value, reason=reason)
+        # Hooks run once the final status is known and reported; they cannot change it.
+        stage = self.plan.stages[k]
+        hook = (
+            stage.on_success
+            if status is SUCCESS
+            else (stage.on_failure if status is FAILED else None)
+        )
+        if hook is not None:
+            self._run_hook(hook, result)
         return result
 
     def _run_hook(self, hook: Callable[[StageResult], object], result: StageResult) -> None:

@@ -124,7 +124,7 @@ def type_name(value: object) -> str:
 
 
 def call_digest(prefix: bytes, kwargs: Mapping[str, Any]) -> str:
-    """The hex digest of one call: ``prefix`` (see :func:`stage_prefix`) and its arguments.
+    """The hex digest of one call: ``prefix`` (see `stage_prefix`) and its arguments.
 
     Raises:
         UnhashableError: An argument cannot be hashed (``argument`` names it).
@@ -295,7 +295,7 @@ def fingerprint(stage: Stage) -> bytes:
 
 
 def stage_prefix(stage: Stage) -> bytes:
-    """What every key of ``stage`` starts from: its name and :func:`fingerprint`.
+    """What every key of ``stage`` starts from: its name and `fingerprint`.
 
     Raises:
         Exception: Whatever reading an unusual callable raises (the stage then runs uncached).

@@ -31,7 +31,7 @@ def introspect(fn: Callable[..., Any], name: str) -> Introspection:
     """Parameter names, defaults and annotations (``"return"`` included) of ``fn``.
 
     Plain functions are read from their code object, which is several times faster than
-    :func:`inspect.signature` and matters when building pipelines of thousands of stages.
+    `inspect.signature` and matters when building pipelines of thousands of stages.
     """
     code = getattr(fn, "__code__", None)
     plain = (

@@ -32,7 +32,7 @@ class Pipeline:
     """A named set of stages whose dependencies come from their parameter names.
 
     Args:
-        stages: Stages or plain callables (wrapped in :class:`FunctionStage`).
+        stages: Stages or plain callables (wrapped in `FunctionStage`).
         name: The pipeline's name, used in events and results.
         fail_fast: Stop starting new stages after the first failure.
         context: Default input values; ``run(inputs=...)`` overrides them.
@@ -53,7 +53,7 @@ class Pipeline:
         self._graph: Graph | None = None
         self._plans: dict[tuple[tuple[str, ...], frozenset[str]], Plan] = {}
         self.stage = StageDecorator(register=self.add)
-        """The :func:`flowkit.stage` decorator, also registering the stage here."""
+        """The `flowkit.stage` decorator, also registering the stage here."""
         for item in stages:
             self.add(item)
 
@@ -79,7 +79,7 @@ class Pipeline:
         return cls(stages, name=name or module.__name__.rpartition(".")[2], **options)
 
     def add(self, stage: StageLike) -> Stage:
-        """Register a stage (a plain callable is wrapped in :class:`FunctionStage`).
+        """Register a stage (a plain callable is wrapped in `FunctionStage`).
 
         Raises:
             DuplicateStageError: A stage of that name is already registered.
@@ -211,7 +211,7 @@ class Pipeline:
         cache: str | os.PathLike[str] | CacheBackend | None = None,
     ) -> PipelineResult:
         """Run the pipeline and return its result (it does not raise when a stage fails;
-        see :meth:`PipelineResult.raise_on_failure`).
+        see `PipelineResult.raise_on_failure`).
 
         Args:
             inputs: Input values by name (they override ``context``).
@@ -221,7 +221,7 @@ class Pipeline:
                 ``"async"``, or an executor object such as ``DaskExecutor``.
             max_workers: Concurrency limit (default ``min(32, cpu + 4)``).
             fail_fast: Override the pipeline's ``fail_fast``.
-            cache: A directory or :class:`flowkit.Cache`; stages marked ``cache=True`` are
+            cache: A directory or `flowkit.Cache`; stages marked ``cache=True`` are
                 then loaded from it when their code and arguments are unchanged.
 
         Raises:
@@ -251,7 +251,7 @@ class Pipeline:
         fail_fast: bool | None = None,
         cache: str | os.PathLike[str] | CacheBackend | None = None,
     ) -> PipelineResult:
-        """Run the pipeline on the running event loop; arguments as :meth:`run`.
+        """Run the pipeline on the running event loop; arguments as `run`.
 
         ``async def`` stages are awaited on the loop; sync stages run in worker threads.
         Cancelling the awaiting task cancels the stages, logs ``pipeline.cancelled`` and

@@ -47,7 +47,7 @@ class StageResult:
 
     ``started_at``/``finished_at`` are Unix timestamps (seconds, ``None`` when the stage never
     started); ``duration`` is measured with the monotonic clock. ``children`` holds the
-    results of a :class:`~flowkit.ParallelStage`'s children.
+    results of a `ParallelStage`'s children.
     """
 
     name: str
@@ -133,7 +133,7 @@ class PipelineResult:
         return result.output
 
     def raise_on_failure(self) -> None:
-        """Raise :class:`~flowkit.PipelineFailedError` unless the run succeeded.
+        """Raise `PipelineFailedError` unless the run succeeded.
 
         The error is chained to the first failed stage's error (in pipeline order).
         """

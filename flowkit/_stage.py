@@ -1,4 +1,4 @@
-"""Stage kinds: the abstract :class:`Stage`, function stages, conditions and parallel groups."""
+"""Stage kinds: the abstract `Stage`, function stages, conditions and parallel groups."""
 
 from __future__ import annotations
 
@@ -71,8 +71,8 @@ def _check_timeout(stage: Any, _: attrs.Attribute[Any], value: float | None) -> 
 class Stage(abc.ABC):
     """One step of a pipeline. Subclass it for custom stage kinds.
 
-    Subclasses provide :attr:`parameters` (the names the stage takes; names of other stages
-    are dependencies, the rest are pipeline inputs) and :meth:`execute`.
+    Subclasses provide `parameters` (the names the stage takes; names of other stages
+    are dependencies, the rest are pipeline inputs) and `execute`.
     """
 
     name: str = attrs.field(validator=_check_name)
@@ -107,7 +107,7 @@ class Stage(abc.ABC):
 
     @property
     def is_async(self) -> bool:
-        """True when :meth:`execute` returns an awaitable."""
+        """True when `execute` returns an awaitable."""
         return False
 
     def should_run(self, kwargs: Mapping[str, Any]) -> bool:
@@ -121,7 +121,7 @@ class FunctionStage(Stage, Generic[P, R]):
 
     Args:
         fn: The function. Its parameters name its dependencies and inputs.
-        **options: The keyword options of :func:`flowkit.stage`.
+        **options: The keyword options of `flowkit.stage`.
     """
 
     fn: Callable[P, R]

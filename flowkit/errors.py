@@ -1,6 +1,6 @@
 """The flowkit error hierarchy.
 
-Every error subclasses :class:`FlowkitError` and the builtin it resembles, carries its data
+Every error subclasses `FlowkitError` and the builtin it resembles, carries its data
 as attributes, and says what went wrong, where, and how to fix it.
 """
 
@@ -136,7 +136,7 @@ class PipelineFailedError(FlowkitError, RuntimeError):
     """A pipeline run did not succeed; raised by ``PipelineResult.raise_on_failure()``.
 
     Attributes:
-        result: The :class:`~flowkit.PipelineResult` of the run.
+        result: The `PipelineResult` of the run.
     """
 
     def __init__(self, result: PipelineResult) -> None:

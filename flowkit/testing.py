@@ -23,15 +23,16 @@ __all__ = ["capture_events", "run_stage"]
 
 def run_stage(stage: Stage, /, **arguments: Any) -> StageResult:
     """Run one stage as flowkit would, with ``arguments`` standing in for its dependencies
-    and inputs, and return its :class:`~flowkit.StageResult` (it does not raise).
+    and inputs, and return its `StageResult` (it does not raise).
 
-    Example::
-
+    Examples:
+        ```python
         @stage(retries=2)
         def double(number: int) -> int:
             return number * 2
 
         assert run_stage(double, number=21).output == 42
+        ```
     """
     result = Pipeline([stage], name=f"test:{stage.name}").run(arguments, executor="sequential")
     return result.stages[stage.name]
@@ -42,7 +43,7 @@ def capture_events() -> Iterator[list[dict[str, Any]]]:
     """Capture flowkit's events (as dicts, in order) while the block runs; the list is
     filled when the block exits.
 
-    Example:
+    Examples:
         >>> from flowkit import Pipeline, stage
         >>> with capture_events() as events:
         ...     _ = Pipeline([stage(lambda: 1, name="one")]).run()

@@ -149,3 +149,21 @@ def test_cancelling_run_async_cancels_stages_logs_and_reraises() -> None:
     events = [log["event"] for log in logs]
     assert events[-2:] == ["stage.cancelled", "pipeline.cancelled"]
     assert logs[-1]["status"] == PipelineStatus.CANCELLED.value
+
+
+def test_run_with_the_async_executor_inside_a_loop_points_to_run_async() -> None:
+    async def main() -> None:
+        with capture_logs() as logs, pytest.raises(RuntimeError, match="run_async"):
+            make_pipeline().run({"n": 1}, executor="async")
+        assert logs == []
+
+    asyncio.run(main())
+
+
+def test_a_condition_uses_the_stage_default_for_an_input_left_out() -> None:
+    @stage(when=lambda verbose: verbose)
+    def report(verbose: bool = False) -> str:
+        return "loud"
+
+    assert Pipeline([report]).run().stages["report"].status is StageStatus.SKIPPED
+    assert Pipeline([report]).run({"verbose": True})["report"] == "loud"

@@ -1,8 +1,8 @@
 """Executors: where a pipeline's stages run.
 
 Built in, by name: ``"threads"`` (the default), ``"sequential"``, ``"processes"`` and
-``"async"``. :class:`DaskExecutor` (``pip install "flowkit[dask]"``) runs stages on a Dask
-cluster; any object implementing :class:`Executor` can be passed as ``executor=``.
+``"async"``. `DaskExecutor` (``pip install "flowkit[dask]"``) runs stages on a Dask
+cluster; any object implementing `Executor` can be passed as ``executor=``.
 """
 
 from __future__ import annotations
@@ -85,6 +85,11 @@ def execute(
     from flowkit._pipeline import announce
 
     chosen = _resolve(executor)
+    if chosen == "async" and _in_event_loop():
+        raise RuntimeError(
+            "run(executor='async') was called inside a running event loop; "
+            "use `await pipeline.run_async(...)` there"
+        )
     run = pipeline.prepare(
         inputs,
         targets=targets,
@@ -114,6 +119,14 @@ def execute(
         else:
             driver.drive()  # type: ignore[union-attr]
     return run.finish()
+
+
+def _in_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:

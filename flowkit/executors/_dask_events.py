@@ -1,6 +1,6 @@
 """Dask-side failures as stage errors: the listener that hears the scheduler report a lost
 worker, and the error that a lost worker or a failed task becomes (a lost worker is a
-:class:`~flowkit.executors.WorkerDiedError`, as with the ``processes`` executor).
+`WorkerDiedError`, as with the ``processes`` executor).
 """
 
 from __future__ import annotations

@@ -38,7 +38,7 @@ def run_on_worker(name: str, payload: bytes, kwargs: dict[str, Any]) -> Any:
 
 
 class Payloads:
-    """Each stage of a run pickled once, for :func:`run_on_worker`."""
+    """Each stage of a run pickled once, for `run_on_worker`."""
 
     def __init__(self) -> None:
         self._by_id: dict[int, tuple[Stage, bytes]] = {}  # id(stage) -> (stage, pickle)

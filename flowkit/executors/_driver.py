@@ -1,4 +1,4 @@
-"""The driver for executor objects: schedules a run's calls onto an :class:`Executor`.
+"""The driver for executor objects: schedules a run's calls onto an `Executor`.
 
 Everything but the call itself happens here, in the calling process: arguments, conditions,
 the cache, retries and their delays, timeouts, events and hooks. A ``map_over`` stage becomes
@@ -35,7 +35,7 @@ class _Fanout:
 
 
 class ExecutorDriver:
-    """Runs one :class:`Run` on one :class:`Executor`."""
+    """Runs one `Run` on one `Executor`."""
 
     def __init__(self, run: Run, executor: Executor) -> None:
         self.run = run

@@ -13,10 +13,10 @@ from flowkit._stage import Stage
 
 @attrs.frozen
 class Completion:
-    """One finished call, as reported by :meth:`Executor.wait`.
+    """One finished call, as reported by `Executor.wait`.
 
     Attributes:
-        key: The key given to :meth:`Executor.submit`.
+        key: The key given to `Executor.submit`.
         ok: True when the call returned, False when it raised.
         value: The output (``ok``) or the exception.
         ref: What dependents receive instead of ``value`` (e.g. a Dask future, so data moves
@@ -36,10 +36,10 @@ class Executor(Protocol):
     """Runs stage calls somewhere else; the driver in the calling process does the rest
     (scheduling, retries and their delays, timeouts, events, hooks, the cache).
 
-    The driver calls :meth:`start` once (before ``pipeline.started``; it calls
-    :meth:`shutdown` if ``start`` raises), then :meth:`submit` at most ``capacity`` calls at a
-    time, :meth:`wait` for completions, :meth:`cancel` for a call whose timeout passed or
-    that is no longer wanted, and :meth:`shutdown` once at the end (also after errors).
+    The driver calls `start` once (before ``pipeline.started``; it calls
+    `shutdown` if ``start`` raises), then `submit` at most ``capacity`` calls at a
+    time, `wait` for completions, `cancel` for a call whose timeout passed or
+    that is no longer wanted, and `shutdown` once at the end (also after errors).
     """
 
     def start(self, max_workers: int | None) -> int:

@@ -6,11 +6,11 @@ dependents as the Dask future of the task that made it, so data moves worker to 
 driver also fetches each output once, for the run's result.
 
 A worker that dies while it runs a call makes that attempt fail with
-:class:`~flowkit.executors.WorkerDiedError` (as with the ``processes`` executor): the
+`WorkerDiedError` (as with the ``processes`` executor): the
 stage's retries decide what happens next, and the loss shows in the event log.
 
-What travels to the workers is in :mod:`flowkit.executors._dask_pickling`; how a lost
-worker or a failed task becomes a stage's error, in :mod:`flowkit.executors._dask_events`.
+What travels to the workers is in `flowkit.executors._dask_pickling`; how a lost
+worker or a failed task becomes a stage's error, in `flowkit.executors._dask_events`.
 """
 
 from __future__ import annotations
