@@ -11,9 +11,12 @@ is missed (``--no-goals`` reports without failing). See ``docs/performance.md``.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import platform
+import shutil
+import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -57,7 +60,31 @@ def versions() -> dict[str, str | None]:
     import flowkit
 
     found["flowkit_path"] = str(Path(flowkit.__file__).parent)  # a scratch copy shows here
+    found["flowkit_commit"] = _commit(Path(flowkit.__file__).parent)
     return found
+
+
+def _commit(path: Path) -> str | None:
+    """The checkout's commit, with ``+dirty`` when flowkit/ has uncommitted changes."""
+    git = shutil.which("git")
+    if git is None:
+        return None
+    try:
+        head = subprocess.run(
+            [git, "-C", str(path), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            [git, "-C", str(path), "status", "--porcelain", "--", "."],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return f"{head}+dirty" if dirty else head
 
 
 def parse(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -73,6 +100,7 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
         "--peers", default="hamilton,pipefunc", help="comma-separated peers, or 'none'"
     )
     parser.add_argument("--output", type=Path, help="JSON file (default results/latest.json)")
+    parser.add_argument("--markdown", type=Path, help="also write the table here, in Markdown")
     return parser.parse_args(argv)
 
 
@@ -92,6 +120,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(message, file=sys.stderr)
     quiet_logs()
     bench = Bench(settings, peers)
+    # Importing Hamilton brings pandas and numpy: hundreds of thousands of objects that
+    # every full garbage collection would scan, slowing whichever framework triggers one.
+    # Freezing them makes each framework's numbers independent of which peers are installed.
+    gc.collect()
+    gc.freeze()
     load_before = os.getloadavg()
     started = time.perf_counter()
     only = args.only.upper()
@@ -116,7 +149,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     info = machine()
     load_after = os.getloadavg()
     print(
-        f"\nflowkit {versions()['flowkit']} ({versions()['flowkit_path']}) | "
+        f"\nflowkit {versions()['flowkit']} {versions()['flowkit_commit']} "
+        f"({versions()['flowkit_path']}) | "
         f"{info['cpu']} x {info['nproc']} | "
         f"Python {info['python']} | {settings.reps} repetitions, medians | "
         f"load {load_before[0]:.2f} -> {load_after[0]:.2f}\n"
@@ -139,6 +173,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "goals": [asdict(goal) for goal in goals],
     }
     output.write_text(json.dumps(document, indent=2) + "\n")
+    if args.markdown:
+        args.markdown.write_text(report.format_markdown(rows) + "\n")
     print(f"\nwritten: {output}")
     missed = [goal.name for goal in goals if not goal.passed]
     if missed and not args.no_goals:

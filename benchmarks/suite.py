@@ -135,7 +135,7 @@ class Bench:
         """Build untimed (for A, B, C) unless estimated above the budget; a Cell explains."""
         estimate = self.estimate(peer.label, workload.stage_count)
         if estimate > self.s.budget_s:
-            return Cell(None, f"skipped (build est. {estimate:,.0f} s)")
+            return Cell(None, f"skip (~{estimate:,.0f} s)")  # build est. over budget
         start = time.perf_counter()
         try:
             built = peer.build(workload, *args)
@@ -266,7 +266,7 @@ class Bench:
             self._build_row(Row("D build", f"N={n:,}", US), self.chain_workload(n), keep=True)
         n = self.s.build_sizes[-1]
         workload = workloads.chain(n, postponed=True)
-        self._build_row(Row("D build", f"N={n:,}, str annotations", US), workload, keep=False)
+        self._build_row(Row("D build", f"N={n:,}, str annot.", US), workload, keep=False)
         workloads.forget(workload)
 
     def _build_row(self, row: Row, workload: workloads.Workload, *, keep: bool) -> None:
@@ -280,7 +280,7 @@ class Bench:
         for peer in self.peers:
             estimate = self.estimate(peer.label, n)
             if estimate > self.s.budget_s:
-                row.cells[peer.label] = Cell(None, f"skipped (est. {estimate:,.0f} s)")
+                row.cells[peer.label] = Cell(None, f"skip (~{estimate:,.0f} s)")
                 continue
             kept: list[Any] = []
             cell = measure(
