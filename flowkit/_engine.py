@@ -19,8 +19,11 @@ from flowkit._results import (
     NO_CHILDREN,
     PipelineResult,
     PipelineStatus,
+    Record,
     StageResult,
+    StageResults,
     StageStatus,
+    Success,
 )
 from flowkit._stage import CONTEXT, Stage
 
@@ -86,7 +89,7 @@ class Run:
         n = len(plan.names)
         self.status: list[StageStatus] = [PENDING] * n
         self.outputs: list[Any] = [None] * n
-        self.results: list[StageResult | None] = [None] * n
+        self.results: list[Record | None] = [None] * n
         self.attempts = [0] * n
         self.first_start = [0.0] * n
         self.children: dict[int, Mapping[str, StageResult]] = {}
@@ -96,8 +99,10 @@ class Run:
         self.stopping = False
         self.interrupted = False
         self.finished = False
+        no_inputs: dict[str, Any] = {}  # shared: each attempt copies its base
         self.base_kwargs = [
-            {p: inputs[p] for p in params if p in inputs} for params in plan.input_params
+            {p: inputs[p] for p in params if p in inputs} if params else no_inputs
+            for params in plan.input_params
         ]
         self.wall0, self.mono0 = time.time(), monotonic()
         overrides = overrides or {}
@@ -110,7 +115,7 @@ class Run:
         """The stages that can start at once."""
         return [k for k, w in enumerate(self.waiting) if w == 0 and self.status[k] is PENDING]
 
-    def advance(self, k: int) -> StageResult | float:
+    def advance(self, k: int) -> Record | float:
         """Run stage ``k`` from its next attempt until it ends (its final result, hooks run,
         event emitted) or must wait for a retry (the delay in seconds)."""
         stage = self.plan.stages[k]
@@ -119,6 +124,22 @@ class Run:
             return kwargs  # type: ignore[return-value]
         name = self.plan.names[k]
         direct = self.plan.direct[k]
+        if self.plan.fast[k] and not self.events.info and not self.attempts[k]:
+            # The hot path: a plain function's first attempt, with nobody listening to
+            # info events; failures and retries take the general path below.
+            self.attempts[k] = 1
+            start = self.first_start[k] = monotonic()
+            self.status[k] = RUNNING
+            try:
+                output = direct(**kwargs)  # type: ignore[misc]
+            except Exception as error:  # noqa: BLE001 - any stage error is an attempt failure
+                outcome = self.failed(k, error, start)
+                if outcome.__class__ is not float or outcome > 0:
+                    return outcome
+            else:
+                end = monotonic()
+                shift = self.wall0 - self.mono0
+                return Success(name, output, 1, start + shift, end + shift, end - start)
         while True:
             start = monotonic()
             try:
@@ -187,7 +208,7 @@ class Run:
         )
         return delay
 
-    def succeeded(self, k: int, output: Any, worker: str | None = None) -> StageResult:
+    def succeeded(self, k: int, output: Any, worker: str | None = None) -> Record:
         """An attempt of stage ``k`` returned ``output``: store it, return the final result.
         ``worker`` (where it ran, for executor objects) is added to the event."""
         if self.cache_keys:
@@ -202,7 +223,7 @@ class Run:
         the run still ends and keeps everything else."""
         return StageResult(self.plan.names[k], FAILED, None, error, self.attempts[k])
 
-    def record(self, k: int, result: StageResult) -> list[int]:
+    def record(self, k: int, result: Record) -> list[int]:
         """Store stage ``k``'s final result; return the stages that became ready."""
         if self.results[k] is not None:
             return []  # a stage abandoned at an interrupt finished late: its result is void
@@ -241,17 +262,16 @@ class Run:
             status = PipelineStatus.SUCCESS
         self.finished = True
         end = monotonic()
-        stages = {name: self.results[k] for k, name in enumerate(self.plan.names)}
         result = PipelineResult(
             self.run_id,
             self.name,
             status,
-            stages,  # type: ignore[arg-type]
+            StageResults(self.plan.names, self.results),  # type: ignore[arg-type]
             self.wall0,
             self._wall(end),
             end - self.mono0,
         )
-        if not self.nested:
+        if not self.nested and (self.events.info or status is not PipelineStatus.SUCCESS):
             self.events.emit(
                 f"pipeline.{'succeeded' if status is PipelineStatus.SUCCESS else status.value}",
                 status=status.value,

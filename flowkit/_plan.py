@@ -20,6 +20,7 @@ class Plan:
         "dependents",
         "deps",
         "direct",
+        "fast",
         "index",
         "input_params",
         "names",
@@ -78,3 +79,14 @@ class Plan:
             for j in deps:
                 dependents[j].append(k)
         self.dependents = [tuple(d) for d in dependents]
+        # Stages the engine may run on its hot path (see Run.advance): a plain function
+        # with nothing to do around the call.
+        self.fast = [
+            self.direct[k] is not None
+            and not self.conditional[k]
+            and not self.wants_context[k]
+            and not s.cache
+            and s.on_success is None
+            and s.on_failure is None
+            for k, s in enumerate(self.stages)
+        ]

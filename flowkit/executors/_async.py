@@ -16,7 +16,7 @@ from typing import Any
 from flowkit._calls import await_with_timeout
 from flowkit._composite import ParallelStage
 from flowkit._engine import Run, monotonic
-from flowkit._results import StageResult
+from flowkit._results import Record, StageResult
 from flowkit._stage import Stage
 
 
@@ -38,7 +38,7 @@ async def drive_async(run: Run, *, reraise: bool) -> None:
         async with slots:
             return await in_daemon_thread(loop, run.call, run, k, stage, kwargs, name)
 
-    async def advance(k: int) -> StageResult | None:
+    async def advance(k: int) -> Record | None:
         stage = run.plan.stages[k]
         kwargs = run.arguments(k, stage)
         if isinstance(kwargs, StageResult):

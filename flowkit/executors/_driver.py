@@ -14,7 +14,7 @@ from typing import Any
 from flowkit import _events as ev
 from flowkit._drivers import INTERRUPT_GRACE_S, fail_item
 from flowkit._engine import FAILED, Run, monotonic
-from flowkit._results import StageResult
+from flowkit._results import Record, StageResult
 from flowkit._stage import Stage
 from flowkit.errors import StageTimeoutError
 from flowkit.executors._protocol import Completion, Executor
@@ -111,7 +111,7 @@ class ExecutorDriver:
             else:
                 return
 
-    def _finish(self, k: int, result: StageResult) -> None:
+    def _finish(self, k: int, result: Record) -> None:
         self.kwargs.pop(k, None)
         self.fanouts.pop(k, None)
         self.ready.extend(self.run.record(k, result))
