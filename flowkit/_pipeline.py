@@ -139,25 +139,19 @@ class Pipeline:
         """
         graph = self._compiled()
         if inputs is not None:
-            self._check_inputs(graph, graph.order, {}, {**self.context, **inputs})
+            self._check_inputs(self._plan(graph.order, ()), {**self.context, **inputs})
 
-    def _check_inputs(
-        self,
-        graph: Graph,
-        names: Iterable[str],
-        overrides: Mapping[str, Any],
-        inputs: Mapping[str, Any],
-    ) -> None:
-        missing: dict[str, list[str]] = {}
-        for name in names:
-            if name in overrides:
-                continue
-            stage = graph.stages[name]
-            for param in stage.parameters:
-                if param in graph.inputs and param not in inputs and param not in stage.defaults:
-                    missing.setdefault(param, []).append(name)
+    def _plan(self, names: Iterable[str], overrides: Iterable[str]) -> Plan:
+        key = (tuple(names), frozenset(overrides))
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plans[key] = Plan(self._compiled(), list(key[0]), key[1])
+        return plan
+
+    def _check_inputs(self, plan: Plan, inputs: Mapping[str, Any]) -> None:
+        missing = {name: users for name, users in plan.required.items() if name not in inputs}
         if missing:
-            raise MissingInputError(missing, graph.stages)
+            raise MissingInputError(missing, self._stages)
 
     # -- running ---------------------------------------------------------------------------
 
@@ -179,11 +173,8 @@ class Pipeline:
             targets = (targets,)
         names = needed_stages(graph, targets, overrides)
         merged = {**self.context, **(inputs or {})}
-        self._check_inputs(graph, names, overrides, merged)
-        key = (tuple(names), frozenset(overrides))
-        plan = self._plans.get(key)
-        if plan is None:
-            plan = self._plans[key] = Plan(graph, names, overrides)
+        plan = self._plan(names, overrides)
+        self._check_inputs(plan, merged)
         if max_workers is not None and max_workers < 1:
             raise PipelineDefinitionError(f"max_workers must be >= 1, got {max_workers!r}")
         from flowkit._drivers import local_call

@@ -26,6 +26,7 @@ class Plan:
         "names",
         "order_only",
         "overridden",
+        "required",
         "retries",
         "stages",
         "wants_context",
@@ -90,3 +91,10 @@ class Plan:
             and s.on_failure is None
             for k, s in enumerate(self.stages)
         ]
+        # Required input -> the stages that need it (an overridden stage needs nothing).
+        self.required: dict[str, list[str]] = {}
+        for k, stage in enumerate(self.stages):
+            if k not in self.overridden:
+                for param in self.input_params[k]:
+                    if param not in stage.defaults:
+                        self.required.setdefault(param, []).append(names[k])
