@@ -2,8 +2,9 @@
 
 ``sequential`` runs everything in the calling thread. ``threads`` lets worker threads drive
 the run themselves: a worker that finishes a stage continues with one stage that became
-ready and hands the others to idle workers, so a chain costs no thread switch per stage.
-The calling thread only waits, releases delayed retries and handles Ctrl-C.
+ready and leaves the others in a queue, so a chain costs no thread switch per stage. The
+calling thread adds workers while the queue stops moving, releases delayed retries and
+handles Ctrl-C.
 """
 
 from __future__ import annotations
@@ -25,6 +26,11 @@ from flowkit._plan import Plan
 from flowkit._stage import Stage
 
 INTERRUPT_GRACE_S = 1.0
+# Ready stages wait this long for a busy worker to take them before another worker is
+# woken: trivial stages then run on one thread (no lock and GIL convoy), while stages that
+# block (I/O, sleeps, C code releasing the GIL) still fan out to every worker within
+# max_workers * HANDOFF_S.
+HANDOFF_S = 0.0002
 
 
 def default_workers() -> int:
@@ -79,6 +85,8 @@ class _Threads:
         self.running = 0
         self.idle = 0
         self.threads = 0
+        self.waking = 0  # workers woken or started that have not looked for work yet
+        self.taken = 0  # stages handed to workers so far: the ready queue's progress
         self.closed = False
 
     def drive(self) -> None:
@@ -86,11 +94,19 @@ class _Threads:
         with self.lock:
             try:
                 self.ready.extend(run.initial())
-                self._wake(len(self.ready))
+                self._wake(min(1, len(self.ready)))
                 while not self._over():
-                    wait = self.timers[0][0] - monotonic() if self.timers else None
-                    if wait is None or wait > 0:
-                        self.main.wait(wait)
+                    if self._may_add_worker():
+                        taken = self.taken
+                        if not self.running and not self.waking:
+                            self._wake(1)  # nobody is working: no reason to wait
+                        self.main.wait(HANDOFF_S)
+                        if self.ready and self.taken == taken:
+                            self._wake(1)  # the queue did not move: add a worker
+                    else:
+                        wait = self.timers[0][0] - monotonic() if self.timers else None
+                        if wait is None or wait > 0:
+                            self.main.wait(wait)
                     self._release_due()
             except KeyboardInterrupt:
                 run.interrupted = run.stopping = True
@@ -104,20 +120,28 @@ class _Threads:
     def _over(self) -> bool:
         return self.run.remaining == 0 or (self.run.stopping and self.running == 0)
 
+    def _may_add_worker(self) -> bool:
+        """Stages are waiting and another worker could take them."""
+        return (
+            bool(self.ready)
+            and not self.run.stopping
+            and (self.idle > 0 or self.threads < self.max_workers)
+        )
+
     def _release_due(self) -> None:
-        now, released = monotonic(), 0
+        now = monotonic()
         while self.timers and self.timers[0][0] <= now and not self.run.stopping:
             self.ready.append(heapq.heappop(self.timers)[1])
-            released += 1
-        self._wake(released)
 
     def _wake(self, count: int) -> None:
         notify = min(count, self.idle)
         if notify:
             self.idle -= notify
+            self.waking += notify
             self.work.notify(notify)
         for _ in range(min(count - notify, self.max_workers - self.threads)):
             self.threads += 1
+            self.waking += 1
             threading.Thread(target=self._worker, name="flowkit-worker", daemon=True).start()
 
     def _next(self) -> int | None:
@@ -125,14 +149,17 @@ class _Threads:
         while not self.closed:
             if self.ready and not self.run.stopping:
                 self.running += 1
+                self.taken += 1
                 return self.ready.popleft()
             self.idle += 1
             self.work.wait()
+            self.waking = max(0, self.waking - 1)
         return None
 
     def _worker(self) -> None:
         run, lock = self.run, self.lock
         with lock:
+            self.waking -= 1
             k = self._next()
         while k is not None:
             try:
@@ -152,9 +179,11 @@ class _Threads:
                 if ready and not run.stopping and not self.closed:
                     k = ready[0]
                     self.running += 1
+                    self.taken += 1
                     if len(ready) > 1:
+                        if not self.ready:
+                            self.main.notify()  # the calling thread decides on more workers
                         self.ready.extend(ready[1:])
-                        self._wake(len(ready) - 1)
                 else:
                     self.ready.extend(ready)
                     k = self._next()
