@@ -223,6 +223,7 @@ def _map(run: Run, k: int, stage: Stage, kwargs: dict[str, Any], name: str) -> l
                 return value
         while True:
             attempts[index] += 1
+            start = monotonic()
             try:
                 output = call_sync(stage, item_kwargs, name)
             except Exception as error:
@@ -230,15 +231,7 @@ def _map(run: Run, k: int, stage: Stage, kwargs: dict[str, Any], name: str) -> l
                 if not stage.retry.should_retry(attempt, error) or run.stopping:
                     raise
                 delay = stage.retry.delay(attempt)
-                run.events.emit(
-                    ev.STAGE_RETRYING,
-                    stage=name,
-                    status="running",
-                    attempt=attempt,
-                    item=index,
-                    delay_s=delay,
-                    **ev.error_fields(error),
-                )
+                run.retrying(k, attempt, delay, error, start, item=index)
                 time.sleep(delay)
             else:
                 if key is not None:

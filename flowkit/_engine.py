@@ -196,6 +196,22 @@ class Run:
             self.cache_keys.pop(k, None)
             return self.conclude(k, FAILED, error=error, worker=worker)
         delay = self.plan.retries[k].delay(attempt)
+        self.retrying(k, attempt, delay, error, start, worker=worker)
+        return delay
+
+    def retrying(
+        self,
+        k: int,
+        attempt: int,
+        delay: float,
+        error: BaseException,
+        start: float,
+        *,
+        item: int | None = None,
+        worker: str | None = None,
+    ) -> None:
+        """Emit ``stage.retrying`` for failed attempt ``attempt`` of stage ``k`` (or of
+        its ``map_over`` item ``item``), which started at ``start`` (monotonic)."""
         self.events.emit(
             ev.STAGE_RETRYING,
             stage=self.plan.names[k],
@@ -204,9 +220,9 @@ class Run:
             delay_s=delay,
             duration_s=monotonic() - start,
             **ev.error_fields(error),
+            **({} if item is None else {"item": item}),
             **_where(worker),
         )
-        return delay
 
     def succeeded(self, k: int, output: Any, worker: str | None = None) -> Record:
         """An attempt of stage ``k`` returned ``output``: store it, return the final result.

@@ -11,7 +11,6 @@ import heapq
 from collections import deque
 from typing import Any
 
-from flowkit import _events as ev
 from flowkit._drivers import INTERRUPT_GRACE_S, fail_item
 from flowkit._engine import FAILED, Run, monotonic
 from flowkit._results import Record, StageResult
@@ -182,7 +181,7 @@ class ExecutorDriver:
             return  # cancelled or timed out: a late result is void
         k, index = key
         if index is not None:
-            self._item_done(k, index, completion)
+            self._item_done(k, index, completion, start)
         elif completion.ok:
             if completion.ref is not None:
                 self.refs[k] = completion.ref
@@ -208,7 +207,7 @@ class ExecutorDriver:
             error = StageTimeoutError(self.run.plan.names[key[0]], stage.timeout)  # type: ignore[arg-type]
             self._complete(Completion(key, ok=False, value=error))
 
-    def _item_done(self, k: int, index: int, completion: Completion) -> None:
+    def _item_done(self, k: int, index: int, completion: Completion, start: float) -> None:
         run, fanout = self.run, self.fanouts[k]
         stage = run.plan.stages[k]
         ok, value = completion.ok, completion.value
@@ -222,16 +221,7 @@ class ExecutorDriver:
             attempt = fanout.attempts[index]
             if not run.stopping and stage.retry.should_retry(attempt, value):
                 delay = stage.retry.delay(attempt)
-                run.events.emit(
-                    ev.STAGE_RETRYING,
-                    stage=run.plan.names[k],
-                    status="running",
-                    attempt=attempt,
-                    item=index,
-                    delay_s=delay,
-                    **ev.error_fields(value),
-                    **({"worker": completion.worker} if completion.worker else {}),
-                )
+                run.retrying(k, attempt, delay, value, start, item=index, worker=completion.worker)
                 heapq.heappush(self.timers, (monotonic() + delay, (k, index)))
                 return
         fanout.outcomes[index] = (ok, value)
