@@ -27,7 +27,7 @@ from flowkit._results import (
 )
 from flowkit._stage import CONTEXT, Stage
 
-PENDING, RUNNING = StageStatus.PENDING, StageStatus.RUNNING
+PENDING = StageStatus.PENDING
 SUCCESS, FAILED = StageStatus.SUCCESS, StageStatus.FAILED
 SKIPPED, CANCELLED = StageStatus.SKIPPED, StageStatus.CANCELLED
 
@@ -129,7 +129,6 @@ class Run:
             # info events; failures and retries take the general path below.
             self.attempts[k] = 1
             start = self.first_start[k] = monotonic()
-            self.status[k] = RUNNING
             try:
                 output = direct(**kwargs)  # type: ignore[misc]
             except Exception as error:  # noqa: BLE001 - any stage error is an attempt failure
@@ -177,7 +176,6 @@ class Run:
                     self.attempts[k] = 0
                     return self.conclude(k, SUCCESS, value, cached=True)
                 self.cache_keys[k] = key
-        self.status[k] = RUNNING
         if self.events.info:
             self.events.emit(
                 ev.STAGE_STARTED, stage=self.plan.names[k], status="running", attempt=attempt
@@ -264,11 +262,11 @@ class Run:
         """True when nothing is left to run or wait for."""
         return self.remaining == 0
 
-    def finish(self, running_too: bool = True) -> PipelineResult:
+    def finish(self) -> PipelineResult:
         """Cancel every stage that did not end, emit the pipeline's event, return the result."""
         reason = "interrupted" if self.interrupted else "fail-fast: another stage failed"
         for k, stage_result in enumerate(self.results):
-            if stage_result is None and (running_too or self.status[k] is PENDING):
+            if stage_result is None:
                 self.record(k, self.conclude(k, CANCELLED, reason=reason))
         if self.interrupted:
             status = PipelineStatus.CANCELLED
