@@ -8,6 +8,7 @@ from typing import Any, Generic
 
 import attrs
 
+from flowkit._graph import Graph, compile_graph
 from flowkit._introspect import introspect
 from flowkit._stage import CONTEXT, FunctionStage, P, R, Stage, _caller_module, _names
 from flowkit.errors import PipelineDefinitionError
@@ -111,7 +112,9 @@ class ParallelStage(Stage):
 
     stages: tuple[Stage, ...]
     max_workers: int | None
+    graph: Graph
     _parameters: tuple[str, ...]
+    _defaults: Mapping[str, Any]
 
     def __init__(
         self,
@@ -132,17 +135,25 @@ class ParallelStage(Stage):
             raise PipelineDefinitionError(
                 f"parallel stage {name!r}: max_workers must be >= 1, got {max_workers!r}"
             )
+        # The group takes what its children take from outside it (siblings' outputs stay
+        # inside), and waits for what they wait for outside it.
         params: dict[str, None] = {}
         depends_on: dict[str, None] = dict.fromkeys(_names(options.pop("depends_on", ())))
+        defaults: dict[str, Any] = {}
+        for child in reversed(children):
+            defaults.update(child.defaults)
         for child in children:
-            params.update(dict.fromkeys(p for p in child.parameters if p != CONTEXT))
-            depends_on.update(dict.fromkeys(child.depends_on))
+            params.update(dict.fromkeys(p for p in child.parameters if p not in seen))
+            depends_on.update(dict.fromkeys(d for d in child.depends_on if d not in seen))
+        params.pop(CONTEXT, None)
         self.__module__ = _caller_module() or __name__
         self.__attrs_init__(
             name=name,
             stages=children,
             max_workers=max_workers,
+            graph=compile_graph({child.name: child for child in children}, depends_on),
             parameters=tuple(params),
+            defaults=MappingProxyType(defaults),
             depends_on=tuple(depends_on),
             **options,
         )
@@ -153,10 +164,7 @@ class ParallelStage(Stage):
 
     @property
     def defaults(self) -> Mapping[str, Any]:
-        merged: dict[str, Any] = {}
-        for child in reversed(self.stages):
-            merged.update(child.defaults)
-        return MappingProxyType(merged)
+        return self._defaults
 
     def execute(self, kwargs: dict[str, Any]) -> object:
         """Run the children concurrently, without events (the engine runs them itself and

@@ -14,14 +14,13 @@ import os
 import threading
 import time
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from typing import Any
 
 from flowkit import _events as ev
 from flowkit._calls import call_sync
 from flowkit._composite import ParallelStage
 from flowkit._engine import FAILED, Run, monotonic
-from flowkit._graph import compile_graph
 from flowkit._plan import Plan
 from flowkit._stage import Stage
 
@@ -197,18 +196,16 @@ def run_threads(run: Run, max_workers: int) -> None:
 def local_call(run: Run, k: int, stage: Stage, kwargs: dict[str, Any], name: str) -> Any:
     """Call stage ``k`` once in this process: plain, fan-out or parallel group."""
     if stage.map_over is not None:
-        return _map(run, k, stage, kwargs, name)
+        return _map(run, k, stage, kwargs, stage.map_over)
     if isinstance(stage, ParallelStage):
         return run_group(stage, kwargs, run)
     return call_sync(stage, kwargs, name)
 
 
-def _map(run: Run, k: int, stage: Stage, kwargs: dict[str, Any], name: str) -> list[Any]:
-    """Call ``stage`` once per item of its ``map_over`` argument, each with its own retries
-    and timeout; the output is the list of results in input order."""
-    param = stage.map_over
-    if param is None:  # only fan-out stages come here
-        raise TypeError(f"stage {name!r} has no map_over")
+def _map(run: Run, k: int, stage: Stage, kwargs: dict[str, Any], param: str) -> list[Any]:
+    """Call ``stage`` once per item of its ``map_over`` argument ``param``, each with its
+    own retries and timeout; the output is the list of results in input order."""
+    name = run.plan.names[k]
     items = list(kwargs[param])
     attempts = [0] * len(items)
 
@@ -238,13 +235,8 @@ def _map(run: Run, k: int, stage: Stage, kwargs: dict[str, Any], name: str) -> l
                     cache.store(key, output)  # type: ignore[union-attr]
                 return output
 
-    workers = min(run.max_workers, len(items))
     try:
-        if workers <= 1:
-            outcomes = [_outcome(one, i) for i in range(len(items))]
-        else:
-            with ThreadPoolExecutor(workers, thread_name_prefix=f"flowkit-{name}") as pool:
-                outcomes = list(pool.map(lambda i: _outcome(one, i), range(len(items))))
+        outcomes = _each(lambda i: _outcome(one, i), len(items), min(run.max_workers, len(items)))
     finally:
         run.attempts[k] = max(attempts, default=1)
     for index, (ok, value) in enumerate(outcomes):
@@ -259,6 +251,34 @@ def fail_item(error: BaseException, index: int, name: str) -> BaseException:
     if error.args and isinstance(error.args[0], str):
         error.args = (f"item {index}: {error.args[0]}", *error.args[1:])
     return error
+
+
+def _each(fn: Callable[[int], Any], count: int, workers: int) -> list[Any]:
+    """``[fn(0), ..., fn(count - 1)]`` on up to ``workers`` daemon threads.
+
+    Not a ThreadPoolExecutor: its threads are joined at interpreter exit, so an item
+    abandoned at an interrupt would keep the process alive until it returned.
+    """
+    if workers <= 1:
+        return [fn(i) for i in range(count)]
+    results: list[Any] = [None] * count
+    indices = iter(range(count))
+    lock = threading.Lock()
+
+    def work() -> None:
+        while True:
+            with lock:
+                index = next(indices, None)
+            if index is None:
+                return
+            results[index] = fn(index)
+
+    threads = [threading.Thread(target=work, daemon=True) for _ in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
 
 
 def _outcome(fn: Any, index: int) -> tuple[bool, Any]:
@@ -280,7 +300,7 @@ def run_group(
     Raises:
         Exception: The first failed child's error, after all children finished.
     """
-    graph = compile_graph({child.name: child for child in stage.stages})
+    graph = stage.graph
     # A group runs its children concurrently whatever the executor (DESIGN §2): its own
     # max_workers, else the default pool size.
     workers = stage.max_workers or default_workers()

@@ -39,8 +39,11 @@ class Graph:
     inputs: Mapping[str, InputSpec]
 
 
-def compile_graph(stages: Mapping[str, Stage]) -> Graph:
+def compile_graph(stages: Mapping[str, Stage], outside: Collection[str] = ()) -> Graph:
     """Infer and validate the DAG of ``stages`` (name -> stage, registration order).
+
+    ``depends_on`` names in ``outside`` are ordering edges handled elsewhere (a parallel
+    group's children: the group itself waits for them), not errors.
 
     Raises:
         UnknownDependencyError: A ``depends_on`` names no stage.
@@ -58,9 +61,10 @@ def compile_graph(stages: Mapping[str, Stage]) -> Graph:
             elif param != CONTEXT:
                 takers.setdefault(param, []).append(stage)
         for dep in stage.depends_on:
-            if dep not in stages:
+            if dep in stages:
+                deps[dep] = None
+            elif dep not in outside:
                 raise UnknownDependencyError(name, dep, stages)
-            deps[dep] = None
         dependencies[name] = tuple(deps)
         for dep in deps:
             dependents[dep].append(name)

@@ -146,3 +146,39 @@ def test_execute_outside_a_pipeline_runs_the_children_silently() -> None:
 
     assert output == {"one": 3, "two": 6}
     assert logs == []
+
+
+def test_a_child_may_wait_for_a_stage_outside_the_group() -> None:
+    order: list[str] = []
+
+    @stage
+    def extract() -> int:
+        order.append("extract")
+        return 1
+
+    @stage(depends_on=["extract"])
+    def after_extract() -> int:
+        order.append("after_extract")
+        return 2
+
+    def independent() -> int:
+        return 3
+
+    pipeline = Pipeline([ParallelStage("group", [after_extract, independent]), extract])
+
+    assert pipeline.dependencies("group") == ("extract",)
+    assert pipeline.run()["group"] == {"after_extract": 2, "independent": 3}
+    assert order == ["extract", "after_extract"]
+
+
+def test_a_child_may_take_a_siblings_output_without_it_becoming_an_input() -> None:
+    def base() -> int:
+        return 2
+
+    def doubled(base: int) -> int:
+        return base * 2
+
+    pipeline = Pipeline([ParallelStage("group", [base, doubled])])
+
+    assert dict(pipeline.inputs) == {}
+    assert pipeline.run()["group"] == {"base": 2, "doubled": 4}
