@@ -98,7 +98,6 @@ class Run:
         self.remaining = n
         self.stopping = False
         self.interrupted = False
-        self.finished = False
         no_inputs: dict[str, Any] = {}  # shared: each attempt copies its base
         self.base_kwargs = [
             {p: inputs[p] for p in params if p in inputs} if params else no_inputs
@@ -110,6 +109,10 @@ class Run:
             self.record(k, StageResult(plan.names[k], SUCCESS, overrides[plan.names[k]]))
 
     # -- the driver's steps ------------------------------------------------------------
+
+    def announce(self) -> None:
+        """Emit ``pipeline.started``: the run begins."""
+        self.events.emit(ev.PIPELINE_STARTED, status="running", stages=len(self.plan.names))
 
     def initial(self) -> list[int]:
         """The stages that can start at once."""
@@ -274,7 +277,6 @@ class Run:
             status = PipelineStatus.FAILED
         else:
             status = PipelineStatus.SUCCESS
-        self.finished = True
         end = monotonic()
         result = PipelineResult(
             self.run_id,
@@ -282,7 +284,7 @@ class Run:
             status,
             StageResults(self.plan.names, self.results),  # type: ignore[arg-type]
             self.wall0,
-            self._wall(end),
+            self.wall0 + (end - self.mono0),
             end - self.mono0,
         )
         if not self.nested and (self.events.info or status is not PipelineStatus.SUCCESS):
@@ -298,9 +300,6 @@ class Run:
         return result
 
     # -- helpers ---------------------------------------------------------------------------
-
-    def _wall(self, mono: float) -> float:
-        return self.wall0 + (mono - self.mono0)
 
     def arguments(self, k: int, stage: Stage) -> dict[str, Any] | StageResult:
         kwargs = self.base_kwargs[k].copy()

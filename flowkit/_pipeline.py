@@ -8,7 +8,6 @@ from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType, ModuleType
 from typing import Any
 
-from flowkit import _events as ev
 from flowkit._composite import ParallelStage
 from flowkit._decorator import StageDecorator
 from flowkit._drivers import default_workers
@@ -284,8 +283,3 @@ def _defined_in(stage: Stage, module: str) -> bool:
     # Function stages carry their function's module, parallel groups the module that built
     # them, and instances of other Stage subclasses their class's module.
     return getattr(stage, "__module__", None) == module
-
-
-def announce(run: Run) -> None:
-    """Emit ``pipeline.started`` for ``run``."""
-    run.events.emit(ev.PIPELINE_STARTED, status="running", stages=len(run.plan.names))

@@ -22,11 +22,6 @@ class StageStatus(enum.Enum):
     SKIPPED = "skipped"
     CANCELLED = "cancelled"
 
-    @property
-    def done(self) -> bool:
-        """True for the terminal statuses."""
-        return self not in (StageStatus.PENDING, StageStatus.RUNNING)
-
 
 class PipelineStatus(enum.Enum):
     """The state of one pipeline run."""

@@ -27,9 +27,7 @@ from flowkit._cli_run import (
     EXIT_OK,
     EXIT_USAGE,
     UsageFailure,
-    leave,
     make_executor,
-    sigterm_interrupts,
 )
 from flowkit._cli_target import load_target
 from flowkit._pipeline import Pipeline
@@ -137,15 +135,15 @@ def run(  # noqa: PLR0917 - click passes every option as an argument
     except OSError as error:
         raise click.BadParameter(str(error), param_hint="--log-file") from None
     try:
-        with sigterm_interrupts():
-            result = pipeline.run(
-                inputs,
-                targets=targets or None,
-                executor=runner,
-                max_workers=workers,
-                fail_fast=fail_fast,
-                cache=cache_dir,
-            )
+        # run() itself turns SIGTERM into an interrupt, like Ctrl-C.
+        result = pipeline.run(
+            inputs,
+            targets=targets or None,
+            executor=runner,
+            max_workers=workers,
+            fail_fast=fail_fast,
+            cache=cache_dir,
+        )
     except OSError as error:  # e.g. an unreachable Dask scheduler or an unusable cache
         where = f" (Dask scheduler {dask_address})" if dask_address else ""
         raise UsageFailure(f"{type(error).__name__}{where}: {error}") from None
@@ -265,4 +263,4 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     except FlowkitError as error:
         _fail(str(error).replace("\n", " "))
         code = EXIT_USAGE
-    leave(code if isinstance(code, int) else EXIT_OK)
+    sys.exit(code if isinstance(code, int) else EXIT_OK)

@@ -82,8 +82,6 @@ def execute(
     cache: Any = None,
 ) -> PipelineResult:
     """Validate, run ``pipeline`` on ``executor`` and return its result."""
-    from flowkit._pipeline import announce
-
     chosen = _resolve(executor)
     if chosen == "async" and _in_event_loop():
         raise RuntimeError(
@@ -105,17 +103,14 @@ def execute(
     if not isinstance(chosen, str):
         driver = ExecutorDriver(run, chosen)
         driver.start(max_workers)
-    announce(run)
+    run.announce()
     with _sigterm_interrupts():
         if chosen == "sequential":
             run_sequential(run)
         elif chosen == "threads":
             run_threads(run, run.max_workers)
         elif chosen == "async":
-            try:
-                asyncio.run(drive_async(run, reraise=False))
-            except KeyboardInterrupt:  # SIGTERM: asyncio.run cancelled the stage tasks
-                run.interrupted = run.stopping = True
+            asyncio.run(drive_async(run, reraise=False))
         else:
             driver.drive()  # type: ignore[union-attr]
     return run.finish()
@@ -130,7 +125,13 @@ def _in_event_loop() -> bool:
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
+    # Whatever handles Ctrl-C handles SIGTERM: the default raises KeyboardInterrupt;
+    # asyncio.run's handler cancels the main task, so the async driver winds down cleanly.
+    on_sigint = signal.getsignal(signal.SIGINT)
+    if callable(on_sigint):
+        on_sigint(signal.SIGINT, frame)
+    else:
+        raise KeyboardInterrupt
 
 
 @contextlib.contextmanager
@@ -152,8 +153,6 @@ def _sigterm_interrupts() -> Iterator[None]:
 
 async def execute_async(run: Run) -> PipelineResult:
     """Drive a prepared run on the running event loop (``Pipeline.run_async``)."""
-    from flowkit._pipeline import announce
-
-    announce(run)
+    run.announce()
     await drive_async(run, reraise=True)
     return run.finish()
