@@ -24,10 +24,11 @@ Key = tuple[int, int | None]  # (stage index, map item index or None)
 class _Fanout:
     """The items of one ``map_over`` stage in flight."""
 
-    __slots__ = ("attempts", "items", "left", "outcomes")
+    __slots__ = ("attempts", "items", "keys", "left", "outcomes")
 
     def __init__(self, items: list[Any]) -> None:
         self.items = items
+        self.keys: list[str | None] = [None] * len(items)  # cache keys, when cached
         self.attempts = [0] * len(items)
         self.outcomes: list[tuple[bool, Any] | None] = [None] * len(items)
         self.left = len(items)
@@ -145,7 +146,7 @@ class ExecutorDriver:
         cache = self.run.cache if stage.cache else None
         for index, item in enumerate(fanout.items):
             if cache is not None:
-                key = cache.key(stage, {**kwargs, stage.map_over: item})  # type: ignore[dict-item]
+                key = fanout.keys[index] = cache.key(stage, {**kwargs, str(stage.map_over): item})
                 hit, value = cache.load(key) if key is not None else (False, None)
                 if hit:
                     fanout.outcomes[index] = (True, value)
@@ -212,11 +213,9 @@ class ExecutorDriver:
         stage = run.plan.stages[k]
         ok, value = completion.ok, completion.value
         if ok:
-            if run.cache is not None and stage.cache:
-                item_kwargs = {**self.kwargs[k], str(stage.map_over): fanout.items[index]}
-                key = run.cache.key(stage, item_kwargs)
-                if key is not None:
-                    run.cache.store(key, value)
+            key = fanout.keys[index]
+            if key is not None:
+                run.cache.store(key, value)  # type: ignore[union-attr]
         else:
             attempt = fanout.attempts[index]
             if not run.stopping and stage.retry.should_retry(attempt, value):
