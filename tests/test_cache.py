@@ -30,9 +30,9 @@ from flowkit import (
     stage,
 )
 from flowkit._cache import Cache
-from flowkit._cache_files import KEY_FILE, clear, scan, stage_dirname
-from flowkit._cache_store import MAGIC
-from flowkit._fingerprint import fingerprint
+from flowkit._cache.files import KEY_FILE, clear, scan, stage_dirname
+from flowkit._cache.fingerprint import fingerprint
+from flowkit._cache.store import MAGIC
 from tests.conftest import Calls
 
 HEADER = len(MAGIC) + 32

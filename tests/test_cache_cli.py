@@ -13,8 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 from flowkit import Pipeline, stage
-from flowkit._cache_cli import cache
-from flowkit._cache_files import KEY_FILE, stage_dirname
+from flowkit._cache.files import KEY_FILE, stage_dirname
+from flowkit.cli._cache import cache
 
 
 @stage(cache=True)

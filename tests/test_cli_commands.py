@@ -68,7 +68,7 @@ class TestTopLevel:
             "import sys\n"
             "class Broken:\n"
             "    def find_spec(self, name, path=None, target=None):\n"
-            "        if name == 'flowkit._cache_cli':\n"
+            "        if name == 'flowkit.cli._cache':\n"
             "            raise RuntimeError('half-written')\n"
             "sys.meta_path.insert(0, Broken())\n"
             "from flowkit.cli import main; main()\n"

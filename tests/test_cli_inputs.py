@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 import pytest
 
-from flowkit._cli_inputs import from_data, from_text, type_label
+from flowkit.cli._inputs import from_data, from_text, type_label
 
 
 class Colour(enum.Enum):

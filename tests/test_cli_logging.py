@@ -8,7 +8,7 @@ import io
 import json
 import threading
 
-from flowkit._cli_logging import CLEAR_LINE, Output, Progress
+from flowkit.cli._logging import CLEAR_LINE, Output, Progress
 
 
 class Unprintable:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from flowkit._cache_files import CacheStats, clear, scan, stage_dirname
+from flowkit._cache.files import CacheStats, clear, scan, stage_dirname
 from flowkit.errors import CacheError, did_you_mean
 
 

@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from flowkit._cache_files import KEY_FILE, TEMP_SUFFIX
+from flowkit._cache.files import KEY_FILE, TEMP_SUFFIX
 from flowkit.errors import CacheError
 
 __all__ = ["open_directory"]

@@ -2,8 +2,8 @@
 
 ::
 
-    DIR/.flowkit-cache-key        the signing key (see flowkit._cache_key)
-    DIR/<stage>/<key>.pkl         one entry (see flowkit._cache_store)
+    DIR/.flowkit-cache-key        the signing key (see flowkit._cache.key)
+    DIR/<stage>/<key>.pkl         one entry (see flowkit._cache.store)
     DIR/<stage>/.<random>.tmp     an entry being written, or left by an interrupted write
 """
 

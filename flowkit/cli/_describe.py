@@ -10,12 +10,12 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from flowkit._cli_inputs import annotation_of, type_label
 from flowkit._composite import ConditionalStage, ParallelStage
 from flowkit._pipeline import Pipeline
 from flowkit._results import PipelineResult, StageResult, StageStatus
 from flowkit._retry import Retry
 from flowkit._stage import Stage
+from flowkit.cli._inputs import annotation_of, type_label
 
 _DEFAULT_RETRY = Retry()
 

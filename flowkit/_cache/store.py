@@ -17,8 +17,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from flowkit._cache_files import ENTRY_SUFFIX, TEMP_SUFFIX
-from flowkit._fingerprint import PICKLE_PROTOCOL
+from flowkit._cache.files import ENTRY_SUFFIX, TEMP_SUFFIX
+from flowkit._cache.fingerprint import PICKLE_PROTOCOL
 
 __all__ = ["MAGIC", "EntryFiles", "InvalidEntryError", "StaleEntryError", "UnpicklableError"]
 

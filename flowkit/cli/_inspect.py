@@ -16,7 +16,7 @@ from typing import Any
 import attrs
 import click
 
-from flowkit._cli_describe import table
+from flowkit.cli._describe import table
 
 _FINAL = {
     "stage.succeeded": "success",

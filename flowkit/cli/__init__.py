@@ -15,12 +15,13 @@ from typing import Any, NoReturn
 import click
 
 import flowkit
-from flowkit._cli_describe import describe, summary, validation_report
-from flowkit._cli_describe import result_json as result_document
-from flowkit._cli_inputs import collect_inputs
-from flowkit._cli_inspect import read_log, render
-from flowkit._cli_logging import configure
-from flowkit._cli_run import (
+from flowkit._pipeline import Pipeline
+from flowkit.cli._describe import describe, summary, validation_report
+from flowkit.cli._describe import result_json as result_document
+from flowkit.cli._inputs import collect_inputs
+from flowkit.cli._inspect import read_log, render
+from flowkit.cli._logging import configure
+from flowkit.cli._run import (
     EXECUTOR_NAMES,
     EXIT_CODES,
     EXIT_INTERRUPTED,
@@ -29,8 +30,7 @@ from flowkit._cli_run import (
     UsageFailure,
     make_executor,
 )
-from flowkit._cli_target import load_target
-from flowkit._pipeline import Pipeline
+from flowkit.cli._target import load_target
 from flowkit.errors import FlowkitError, did_you_mean
 
 _SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -208,12 +208,12 @@ def _echo(text: str, nl: bool = True) -> None:
 
 
 def _register_cache_group() -> None:
-    """Add ``flowkit cache`` from ``flowkit._cache_cli`` when it exists. If it fails to load,
+    """Add ``flowkit cache`` from ``flowkit.cli._cache`` when it exists. If it fails to load,
     every other command still works and ``flowkit cache`` says why it cannot."""
     try:
-        from flowkit import _cache_cli
+        from flowkit.cli import _cache as _cache_cli
     except ModuleNotFoundError as error:
-        if error.name == "flowkit._cache_cli":
+        if error.name == "flowkit.cli._cache":
             return
         problem: Exception = error
     except Exception as error:  # noqa: BLE001 - a broken optional module must not take the CLI down

@@ -1,9 +1,9 @@
 """The on-disk cache of stage outputs (DESIGN.md section 9): ``flowkit.Cache``.
 
 ``Cache`` is what the engine talks to: it makes each call's key (the stage's name, a
-fingerprint of its code and a hash of its arguments, see `flowkit._fingerprint`), and
-loads and stores signed entries (`flowkit._cache_store`) in a private directory
-(`flowkit._cache_key`, layout in `flowkit._cache_files`). Caching never fails a
+fingerprint of its code and a hash of its arguments, see `flowkit._cache.fingerprint`), and
+loads and stores signed entries (`flowkit._cache.store`) in a private directory
+(`flowkit._cache.key`, layout in `flowkit._cache.files`). Caching never fails a
 run: whatever cannot be hashed, pickled, read or written is logged once per stage and run
 uncached.
 """
@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-from flowkit import _cache_files
-from flowkit._cache_files import CacheStats, stage_dirname
-from flowkit._cache_key import open_directory
-from flowkit._cache_store import EntryFiles, InvalidEntryError, StaleEntryError, UnpicklableError
-from flowkit._fingerprint import UnhashableError, call_digest, stage_prefix, type_name
+from flowkit._cache import files as _cache_files
+from flowkit._cache.files import CacheStats, stage_dirname
+from flowkit._cache.fingerprint import UnhashableError, call_digest, stage_prefix, type_name
+from flowkit._cache.key import open_directory
+from flowkit._cache.store import EntryFiles, InvalidEntryError, StaleEntryError, UnpicklableError
 from flowkit._stage import Stage
 
 __all__ = ["Cache"]
@@ -136,7 +136,7 @@ class Cache:
     # -- housekeeping ----------------------------------------------------------------------
 
     def stats(self) -> CacheStats:
-        """Entries and bytes per stage (see `flowkit._cache_files.scan`)."""
+        """Entries and bytes per stage (see `flowkit._cache.files.scan`)."""
         return _cache_files.scan(self.path)
 
     def clear(self, stages: Iterable[str] | None = None) -> CacheStats:
