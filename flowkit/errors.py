@@ -18,6 +18,7 @@ __all__ = [
     "CycleError",
     "DuplicateStageError",
     "FlowkitError",
+    "LogError",
     "MissingInputError",
     "PipelineDefinitionError",
     "PipelineFailedError",
@@ -151,3 +152,7 @@ class PipelineFailedError(FlowkitError, RuntimeError):
 
 class CacheError(FlowkitError, OSError):
     """A cache directory cannot be used safely (e.g. it is writable by other users)."""
+
+
+class LogError(FlowkitError, ValueError):
+    """A file given as an event log is missing, unreadable, or holds no flowkit event."""

@@ -16,10 +16,11 @@ import click
 
 import flowkit
 from flowkit._pipeline import Pipeline
+from flowkit._runlog import read_log
 from flowkit.cli._describe import describe, summary, validation_report
 from flowkit.cli._describe import result_json as result_document
 from flowkit.cli._inputs import collect_inputs
-from flowkit.cli._inspect import read_log, render
+from flowkit.cli._inspect import render
 from flowkit.cli._logging import configure
 from flowkit.cli._run import (
     EXECUTOR_NAMES,

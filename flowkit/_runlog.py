@@ -1,0 +1,234 @@
+"""A run read back from its JSON-lines event log alone (what ``flowkit inspect`` shows).
+
+Each run (one ``run_id``) gets each stage's final status, its attempts (start, end, outcome,
+error and traceback), duration and error, the DAG when the log has it (``pipeline.started``
+carries ``dependencies``) and the pipeline's outcome ("unfinished" when the log ends before it,
+e.g. a killed run). Library code: the CLI's text report and the HTML report both read runs
+through :func:`read_log`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from flowkit.errors import LogError
+
+_FINAL = {
+    "stage.succeeded": "success",
+    "stage.failed": "failed",
+    "stage.skipped": "skipped",
+    "stage.cancelled": "cancelled",
+}
+_OUTCOMES = {
+    "pipeline.succeeded": "success",
+    "pipeline.failed": "failed",
+    "pipeline.cancelled": "cancelled",
+}
+
+
+@attrs.define
+class AttemptRecord:
+    """One attempt of a stage: ``status`` is ``running`` until the log says how it ended
+    (``retrying`` for a failed attempt that was retried, else the stage's final status)."""
+
+    number: int
+    started: float | None = None
+    ended: float | None = None
+    status: str = "running"
+    error: str | None = None
+    exception: str | None = None
+    delay: float | None = None
+
+
+@attrs.define
+class StageRecord:
+    """What the log says about one stage."""
+
+    name: str
+    status: str = "pending"
+    attempts: int = 0
+    started: float | None = None
+    ended: float | None = None
+    duration: float | None = None
+    error: str | None = None
+    exception: str | None = None
+    reason: str | None = None
+    cached: bool = False
+    retried: list[str] = attrs.Factory(list)
+    hook_errors: list[str] = attrs.Factory(list)
+    history: list[AttemptRecord] = attrs.Factory(list)
+
+    def attempt(self, number: int) -> AttemptRecord:
+        """The record of attempt ``number``, created when the log first mentions it."""
+        for record in reversed(self.history):
+            if record.number == number:
+                return record
+        record = AttemptRecord(number)
+        self.history.append(record)
+        return record
+
+
+@attrs.define
+class RunRecord:
+    """What the log says about one run."""
+
+    run_id: str
+    pipeline: str = "?"
+    status: str = "unfinished"
+    started: float | None = None
+    ended: float | None = None
+    duration: float | None = None
+    declared: int | None = None
+    first: float | None = None
+    last: float | None = None
+    counts: dict[str, int] | None = None
+    dependencies: dict[str, list[str]] | None = None
+    stages: dict[str, StageRecord] = attrs.Factory(dict)
+
+    def observe(self, event: dict[str, Any], ts: float | None) -> None:
+        """Apply one event (in log order)."""
+        if ts is not None:
+            self.first = ts if self.first is None else min(self.first, ts)
+            self.last = ts if self.last is None else max(self.last, ts)
+        name = event["event"]
+        self.pipeline = str(event.get("pipeline", self.pipeline))
+        if name == "pipeline.started":
+            self._started(event, ts)
+        elif name in _OUTCOMES:
+            self.status, self.ended = _OUTCOMES[name], ts
+            self.duration = _number(event.get("duration_s"))
+            keys = ("succeeded", "failed", "skipped", "cancelled")
+            if all(isinstance(event.get(key), int) for key in keys):
+                self.counts = {key: event[key] for key in keys}
+        elif name.startswith("stage.") and isinstance(event.get("stage"), str):
+            stage = self.stages.setdefault(event["stage"], StageRecord(event["stage"]))
+            _observe_stage(stage, name, event, ts)
+
+    def _started(self, event: dict[str, Any], ts: float | None) -> None:
+        self.started = ts
+        self.declared = event.get("stages") if isinstance(event.get("stages"), int) else None
+        dependencies = event.get("dependencies")
+        if isinstance(dependencies, dict):
+            self.dependencies = {
+                str(name): [str(d) for d in deps]
+                for name, deps in dependencies.items()
+                if isinstance(deps, list)
+            }
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _error(event: dict[str, Any]) -> str:
+    return f"{event.get('error_type', 'Error')}: {event.get('error', '')}".rstrip(": ")
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _observe_stage(stage: StageRecord, name: str, event: dict[str, Any], ts: float | None) -> None:
+    number = event.get("attempt")
+    attempt = None
+    if isinstance(number, int) and not isinstance(number, bool):
+        stage.attempts = max(stage.attempts, number)
+        attempt = stage.attempt(number)
+    if name == "stage.started":
+        stage.status = "running"
+        if stage.started is None:
+            stage.started = ts
+        if attempt is not None:
+            attempt.started = ts
+    elif name == "stage.retrying":
+        stage.status = "running"
+        stage.retried.append(str(event.get("error_type", "Error")))
+        if attempt is not None:
+            attempt.ended, attempt.status, attempt.error = ts, "retrying", _error(event)
+            attempt.exception = _text(event.get("exception"))
+            attempt.delay = _number(event.get("delay_s"))
+    elif name in _FINAL:
+        _observe_final(stage, name, event, ts, attempt)
+    elif name == "stage.hook_failed":
+        stage.hook_errors.append(f"{event.get('hook', 'hook')} failed: {_error(event)}")
+
+
+def _observe_final(
+    stage: StageRecord,
+    name: str,
+    event: dict[str, Any],
+    ts: float | None,
+    attempt: AttemptRecord | None,
+) -> None:
+    stage.status, stage.ended = _FINAL[name], ts
+    stage.duration = _number(event.get("duration_s"))
+    stage.cached = bool(event.get("cached"))
+    if name == "stage.failed":
+        stage.error = _error(event)
+        stage.exception = _text(event.get("exception"))
+    elif name != "stage.succeeded":
+        stage.reason = str(event.get("reason") or "")
+    if attempt is not None and attempt.status == "running":
+        attempt.ended, attempt.status = ts, stage.status
+        attempt.error, attempt.exception = stage.error, stage.exception
+
+
+def _timestamp(value: Any) -> float | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.timestamp()
+
+
+def read_log(path: Path) -> tuple[dict[str, RunRecord], list[str]]:
+    """The runs in the log at ``path``, by run id in order of appearance, and notes about
+    lines that could not be read.
+
+    Raises:
+        LogError: The file is missing, unreadable, or holds no flowkit event.
+    """
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise LogError(f"log file {str(path)!r} not found") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise LogError(f"cannot read {str(path)!r}: {error}") from None
+    runs: dict[str, RunRecord] = {}
+    bad: list[int] = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            event = json.loads(line)
+        except ValueError:
+            bad.append(number)
+            continue
+        if not (
+            isinstance(event, dict)
+            and isinstance(event.get("event"), str)
+            and isinstance(event.get("run_id"), str)
+        ):
+            continue  # not a flowkit event (e.g. another program's line): ignored
+        run = runs.setdefault(event["run_id"], RunRecord(event["run_id"]))
+        run.observe(event, _timestamp(event.get("timestamp")))
+    if not runs:
+        raise LogError(
+            f"{str(path)!r} is not a flowkit event log: no line is a JSON object with "
+            "'event' and 'run_id' (write one with `flowkit run ... --log-file PATH`)"
+        )
+    notes = []
+    if bad and bad[-1] == len(lines) and lines[-1].strip():
+        notes.append(f"line {bad.pop()} is cut short (the log ends mid-line)")
+    if bad:
+        notes.append(f"{len(bad)} line(s) are not JSON and were skipped (first: line {bad[0]})")
+    return runs, notes
