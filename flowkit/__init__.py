@@ -21,8 +21,10 @@ from flowkit.errors import (
     MissingInputError,
     PipelineDefinitionError,
     PipelineFailedError,
+    PipelineInterrupted,
     StageTimeoutError,
     UnknownDependencyError,
+    WorkerDiedError,
 )
 
 
@@ -53,6 +55,7 @@ __all__ = [
     "PipelineBuilder",
     "PipelineDefinitionError",
     "PipelineFailedError",
+    "PipelineInterrupted",
     "PipelineResult",
     "PipelineStatus",
     "Retry",
@@ -62,6 +65,7 @@ __all__ = [
     "StageStatus",
     "StageTimeoutError",
     "UnknownDependencyError",
+    "WorkerDiedError",
     "__version__",
     "stage",
 ]

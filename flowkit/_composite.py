@@ -174,7 +174,7 @@ class ParallelStage(Stage):
         Raises:
             Exception: The first failed child's error, after all children finished.
         """
-        from flowkit._drivers import run_group
+        from flowkit.executors import run_group
 
         return run_group(self, kwargs)
 

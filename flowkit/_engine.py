@@ -1,418 +1,256 @@
-"""The state machine of one run, shared by every driver.
+"""The state machine of one run: calls out, outcomes in.
 
-A driver (``flowkit._drivers``) decides *where* attempts run; this module decides *what*
-happens: arguments and skip propagation, conditions, attempts and retries, statuses, hooks
-and events. Stages are addressed by their index in the run's plan.
+`Run` hands out calls (`next_call`) and takes back their outcomes (`complete`); it alone
+decides arguments, skips and cancellations, conditions, the cache, retries (a retry waits in
+``delayed`` for the scheduler's timers, then comes back through `wake`), fail-fast, hooks,
+statuses and events. It never runs a stage and never waits: `flowkit._schedule` loops, and
+executors run the calls. It is not thread-safe: the scheduler serialises every call into it.
+Stages are addressed by their index in the run's `Plan`; a parallel group's children are
+a nested `Run` over the group's own plan, sharing the root's events and fail-fast.
 """
 
 from __future__ import annotations
 
+import heapq
 import time
-import uuid
-from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import Any
 
 from flowkit import _events as ev
-from flowkit._context import StageContext
-from flowkit._plan import Plan
-from flowkit._results import (
-    NO_CHILDREN,
-    PipelineResult,
-    PipelineStatus,
-    Record,
-    StageResult,
-    StageResults,
-    StageStatus,
-    Success,
+from flowkit._calls import Call
+from flowkit._conclude import context
+from flowkit._fanout import fan_out, item_done, item_settled, open_group
+from flowkit._plan import CACHED, CONDITIONAL, CONTEXT_ARG, FAN_OUT, GROUP
+from flowkit._results import Success
+from flowkit._stage import CONTEXT
+from flowkit._state import (
+    CANCELLED,
+    FAIL_FAST,
+    FAILED,
+    SKIPPED,
+    SUCCESS,
+    CacheBackend,
+    RunState,
+    monotonic,
 )
-from flowkit._stage import CONTEXT, Stage
 
-PENDING = StageStatus.PENDING
-SUCCESS, FAILED = StageStatus.SUCCESS, StageStatus.FAILED
-SKIPPED, CANCELLED = StageStatus.SKIPPED, StageStatus.CANCELLED
-
-monotonic = time.monotonic
+__all__ = ["CacheBackend", "Run", "monotonic"]
 
 
-_CACHED = {"cached": True}
-_NOWHERE: dict[str, str] = {}
+class Run(RunState):
+    """One run: the steps that hand out calls and take their outcomes back."""
 
+    # -- the protocol ----------------------------------------------------------------------
 
-def _where(worker: str | None) -> dict[str, str]:
-    return _NOWHERE if worker is None else {"worker": worker}
-
-
-Caller = Callable[["Run", int, Stage, dict[str, Any], str], Any]
-
-
-class CacheBackend(Protocol):
-    """What the engine needs of a cache (``flowkit.Cache`` implements it)."""
-
-    def key(self, stage: Stage, kwargs: Mapping[str, Any]) -> str | None:
-        """The entry key of one call, or None when the arguments cannot be hashed."""
-
-    def load(self, key: str) -> tuple[bool, Any]:
-        """``(True, value)`` on a valid hit, ``(False, None)`` otherwise."""
-
-    def store(self, key: str, value: Any) -> None:
-        """Save ``value`` (never raises for a value that cannot be pickled)."""
-
-
-class Run:
-    """The state of one run. ``advance`` and ``record`` are the two steps a driver takes for
-    each stage; ``record`` must be called under the driver's lock when it has threads."""
-
-    def __init__(
-        self,
-        plan: Plan,
-        inputs: Mapping[str, Any],
-        *,
-        name: str,
-        fail_fast: bool,
-        call: Caller,
-        overrides: Mapping[str, Any] | None = None,
-        run_id: str | None = None,
-        events: ev.Events | None = None,
-        max_workers: int = 1,
-        cache: CacheBackend | None = None,
-    ) -> None:
-        self.plan = plan
-        self.name = name
-        self.fail_fast = fail_fast
-        self.call = call
-        self.max_workers = max_workers
-        self.cache = cache
-        self.run_id = run_id or uuid.uuid4().hex
-        self.events = events or ev.Events(self.run_id, name)
-        self.nested = events is not None  # a parallel group's children: no pipeline events
-        self.inputs = inputs
-        n = len(plan.names)
-        self.status: list[StageStatus] = [PENDING] * n
-        self.outputs: list[Any] = [None] * n
-        self.results: list[Record | None] = [None] * n
-        self.attempts = [0] * n
-        self.first_start = [0.0] * n
-        self.children: dict[int, Mapping[str, StageResult]] = {}
-        self.cache_keys: dict[int, str] = {}
-        self.waiting = [len(deps) for deps in plan.deps]
-        self.remaining = n
-        self.stopping = False
-        self.interrupted = False
-        no_inputs: dict[str, Any] = {}  # shared: each attempt copies its base
-        self.base_kwargs = [
-            {p: inputs[p] for p in params if p in inputs} if params else no_inputs
-            for params in plan.input_params
-        ]
+    def start(self) -> None:
+        """Start the clock, emit ``pipeline.started`` and make the first stages ready."""
         self.wall0, self.mono0 = time.time(), monotonic()
-        overrides = overrides or {}
-        for k in plan.overridden:
-            self.record(k, StageResult(plan.names[k], SUCCESS, overrides[plan.names[k]]))
-
-    # -- the driver's steps ------------------------------------------------------------
-
-    def announce(self) -> None:
-        """Emit ``pipeline.started``: the run begins."""
-        self.events.emit(ev.PIPELINE_STARTED, status="running", stages=len(self.plan.names))
-
-    def initial(self) -> list[int]:
-        """The stages that can start at once."""
-        return [k for k, w in enumerate(self.waiting) if w == 0 and self.status[k] is PENDING]
-
-    def advance(self, k: int) -> Record | float:
-        """Run stage ``k`` from its next attempt until it ends (its final result, hooks run,
-        event emitted) or must wait for a retry (the delay in seconds)."""
-        stage = self.plan.stages[k]
-        kwargs = self.arguments(k, stage)
-        if kwargs.__class__ is not dict:
-            return kwargs  # type: ignore[return-value]
-        name = self.plan.names[k]
-        direct = self.plan.direct[k]
-        if self.plan.fast[k] and not self.events.info and not self.attempts[k]:
-            # The hot path: a plain function's first attempt, with nobody listening to
-            # info events; failures and retries take the general path below.
-            self.attempts[k] = 1
-            start = self.first_start[k] = monotonic()
-            try:
-                output = direct(**kwargs)  # type: ignore[misc]
-            except Exception as error:  # noqa: BLE001 - any stage error is an attempt failure
-                outcome = self.failed(k, error, start)
-                if outcome.__class__ is not float or outcome > 0:
-                    return outcome
-            else:
-                end = monotonic()
-                shift = self.wall0 - self.mono0
-                return Success(name, output, 1, start + shift, end + shift, end - start)
-        while True:
-            start = monotonic()
-            try:
-                final = self.begin(k, stage, kwargs)
-                if final is not None:
-                    return final
-                if direct is not None:
-                    output = direct(**kwargs)
-                else:
-                    output = self.call(self, k, stage, kwargs, name)
-            except Exception as error:  # noqa: BLE001 - any stage error is an attempt failure
-                outcome = self.failed(k, error, start)
-                if outcome.__class__ is not float or outcome > 0:
-                    return outcome
-            else:
-                return self.succeeded(k, output)
-
-    def begin(self, k: int, stage: Stage, kwargs: dict[str, Any]) -> StageResult | None:
-        """Start the next attempt of stage ``k``: evaluate its condition, add its context,
-        look it up in the cache, emit ``stage.started``. Returns the final result when the
-        stage ends here (condition false, cache hit), else None: call it now."""
-        attempt = self.attempts[k] = self.attempts[k] + 1
-        if self.plan.conditional[k] and not stage.should_run(kwargs):
-            return self.conclude(k, SKIPPED, reason="condition is false")
-        if not self.first_start[k]:
-            self.first_start[k] = monotonic()
-        if self.plan.wants_context[k]:
-            kwargs[CONTEXT] = self._context(k, kwargs, attempt)
-        cache = self.cache
-        if cache is not None and stage.cache and stage.map_over is None:
-            key = cache.key(stage, kwargs)
-            if key is not None:
-                hit, value = cache.load(key)
-                if hit:
-                    self.attempts[k] = 0
-                    return self.conclude(k, SUCCESS, value, cached=True)
-                self.cache_keys[k] = key
+        self.shift = self.wall0 - self.mono0
         if self.events.info:
             self.events.emit(
-                ev.STAGE_STARTED, stage=self.plan.names[k], status="running", attempt=attempt
+                ev.PIPELINE_STARTED,
+                status="running",
+                stages=len(self.plan.names),
+                dependencies=self.plan.dependency_names(),
             )
+        self.open_initial()
+
+    def next_call(self) -> Call | None:
+        """The next call to run now, or None when nothing can start at the moment."""
+        root = self.root
+        while not root.interrupted:
+            if self.urgent:
+                call = self.urgent.popleft()
+                if self.guarded(call.node, self._relaunch, call):
+                    return call
+                continue
+            for group in tuple(self.groups):
+                child = group.next_call()
+                if child is not None:
+                    return child
+            if not self.ready or root.stopping:
+                return None
+            k = heapq.heappop(self.ready)
+            opened: Call | None = self.guarded(k, self._open, k)
+            if opened is not None:
+                return opened
         return None
 
-    def failed(
-        self, k: int, error: Exception, start: float, worker: str | None = None
-    ) -> StageResult | float:
-        """An attempt of stage ``k`` raised: the final result, or the delay before a retry.
-        ``worker`` (where it ran, for executor objects) is added to the event."""
-        attempt = self.attempts[k]
-        if not self.first_start[k]:
-            self.first_start[k] = start  # the condition raised: the attempt still counts
-        if self.stopping or not self.plan.retries[k].should_retry(attempt, error):
-            self.cache_keys.pop(k, None)
-            return self.conclude(k, FAILED, error=error, worker=worker)
-        delay = self.plan.retries[k].delay(attempt)
-        self.retrying(k, attempt, delay, error, start, worker=worker)
-        return delay
-
-    def retrying(
-        self,
-        k: int,
-        attempt: int,
-        delay: float,
-        error: BaseException,
-        start: float,
-        *,
-        item: int | None = None,
-        worker: str | None = None,
-    ) -> None:
-        """Emit ``stage.retrying`` for failed attempt ``attempt`` of stage ``k`` (or of
-        its ``map_over`` item ``item``), which started at ``start`` (monotonic)."""
-        self.events.emit(
-            ev.STAGE_RETRYING,
-            stage=self.plan.names[k],
-            status="running",
-            attempt=attempt,
-            delay_s=delay,
-            duration_s=monotonic() - start,
-            **ev.error_fields(error),
-            **({} if item is None else {"item": item}),
-            **_where(worker),
-        )
-
-    def succeeded(self, k: int, output: Any, worker: str | None = None) -> Record:
-        """An attempt of stage ``k`` returned ``output``: store it, return the final result.
-        ``worker`` (where it ran, for executor objects) is added to the event."""
-        if self.cache_keys:
-            key = self.cache_keys.pop(k, None)
-            if key is not None:
-                self.cache.store(key, output)  # type: ignore[union-attr]
-        return self.conclude(k, SUCCESS, output, worker=worker)
-
-    def crashed(self, k: int, error: Exception) -> StageResult:
-        """Stage ``k``'s result when flowkit itself failed around it (e.g. a log sink
-        raised while emitting its event): FAILED with that error, no hook, no event, so
-        the run still ends and keeps everything else."""
-        return StageResult(self.plan.names[k], FAILED, None, error, self.attempts[k])
-
-    def record(self, k: int, result: Record) -> list[int]:
-        """Store stage ``k``'s final result; return the stages that became ready."""
-        if self.results[k] is not None:
-            return []  # a stage abandoned at an interrupt finished late: its result is void
-        status = result.status
-        self.results[k] = result
-        self.status[k] = status
-        if status is SUCCESS:
-            self.outputs[k] = result.output
-        elif status is FAILED and self.fail_fast:
-            self.stopping = True
-        self.remaining -= 1
-        ready = []
-        waiting = self.waiting
-        for j in self.plan.dependents[k]:
-            waiting[j] -= 1
-            if waiting[j] == 0:
-                ready.append(j)
-        return ready
-
-    @property
-    def done(self) -> bool:
-        """True when nothing is left to run or wait for."""
-        return self.remaining == 0
-
-    def finish(self) -> PipelineResult:
-        """Cancel every stage that did not end, emit the pipeline's event, return the result."""
-        reason = "interrupted" if self.interrupted else "fail-fast: another stage failed"
-        for k, stage_result in enumerate(self.results):
-            if stage_result is None:
-                self.record(k, self.conclude(k, CANCELLED, reason=reason))
-        if self.interrupted:
-            status = PipelineStatus.CANCELLED
-        elif FAILED in self.status:
-            status = PipelineStatus.FAILED
+    def complete(self, call: Call, ok: bool, value: Any, worker: str | None = None) -> None:
+        """Take the outcome of ``call``: its output (``ok``) or its error. ``worker`` (where
+        it ran, for executor objects) goes into the events."""
+        if call.run is not self:
+            call.run.complete(call, ok, value, worker)  # a parallel group's child
+            return
+        if self.records[call.node] is not None:
+            return  # the stage already ended (interrupt, a crash): a late outcome is void
+        if call.item is not None:
+            self.guarded(call.node, item_done, self, call, ok, value, worker)
+        elif ok:
+            self.guarded(call.node, self._succeeded, call, value, worker)
         else:
-            status = PipelineStatus.SUCCESS
-        end = monotonic()
-        result = PipelineResult(
-            self.run_id,
-            self.name,
-            status,
-            StageResults(self.plan.names, self.results),  # type: ignore[arg-type]
-            self.wall0,
-            self.wall0 + (end - self.mono0),
-            end - self.mono0,
-        )
-        if not self.nested and (self.events.info or status is not PipelineStatus.SUCCESS):
-            self.events.emit(
-                f"pipeline.{'succeeded' if status is PipelineStatus.SUCCESS else status.value}",
-                status=status.value,
-                duration_s=result.duration,
-                succeeded=result.succeeded,
-                failed=result.failed,
-                skipped=result.skipped,
-                cancelled=result.cancelled,
-            )
-        return result
+            self.guarded(call.node, self.attempt_failed, call, value, worker)
 
-    # -- helpers ---------------------------------------------------------------------------
+    def crashed(self, call: Call, error: Exception) -> None:
+        """flowkit failed around ``call`` (e.g. the executor could not send it): its stage
+        ends FAILED with ``error``, without hook or event, and the run goes on."""
+        if call.run is not self:
+            call.run.crashed(call, error)
+        else:
+            self.crash(call.node, error)
 
-    def arguments(self, k: int, stage: Stage) -> dict[str, Any] | StageResult:
-        kwargs = self.base_kwargs[k].copy()
-        status, outputs, names = self.status, self.outputs, self.plan.names
-        for param, j in self.plan.args[k]:
-            dep_status = status[j]
-            if dep_status is SUCCESS:
+    def wake(self, call: Call) -> None:
+        """The retry delay of ``call`` passed (or the run is stopping): let it run again,
+        or end it CANCELLED when fail-fast or an interrupt stopped the run meanwhile."""
+        if call.run is not self:
+            call.run.wake(call)
+        elif self.records[call.node] is not None:
+            return
+        elif self.root.stopping:
+            self.guarded(call.node, self._cut, call)
+        else:
+            self.urgent.append(call)
+
+    def interrupt(self) -> None:
+        """Ctrl-C: nothing starts any more; what has not ended is cancelled at `finish`."""
+        root = self.root
+        root.interrupted = root.stopping = True
+
+    # -- stages --------------------------------------------------------------------------
+
+    def _open(self, k: int) -> Call | None:
+        """Stage ``k`` is ready: its first call, or None when it ended already."""
+        kwargs = self._arguments(k)
+        if kwargs is None:
+            return None
+        call = Call(self, k, self.plan.stages[k], kwargs, direct=self.plan.direct[k])
+        return call if self._launch(call) else None
+
+    def _arguments(self, k: int) -> dict[str, Any] | None:
+        """Stage ``k``'s arguments, or None after cancelling or skipping it. A dependency
+        that failed or was cancelled cancels it, whatever else it depends on (§11.1)."""
+        plan, status, outputs = self.plan, self.status, self.outputs
+        params, inputs = plan.inputs[k], self.inputs
+        kwargs = {p: inputs[p] for p in params if p in inputs} if params else {}
+        skipped_by = -1
+        for param, j in plan.args[k]:
+            dep = status[j]
+            if dep is SUCCESS:
                 kwargs[param] = outputs[j]
-            elif dep_status is SKIPPED:
-                if param not in stage.defaults:
-                    return self.conclude(k, SKIPPED, reason=f"dependency {names[j]!r} was skipped")
-            else:
-                return self.conclude(
-                    k, CANCELLED, reason=f"dependency {names[j]!r} {dep_status.value}"
-                )
-        for j in self.plan.order_only[k]:
+            elif dep is not SKIPPED:
+                self._cancel(k, j)
+                return None
+            elif skipped_by < 0 and param not in plan.stages[k].defaults:
+                skipped_by = j
+        for j in plan.order_only[k]:
             if status[j] is FAILED or status[j] is CANCELLED:
-                return self.conclude(
-                    k, CANCELLED, reason=f"dependency {names[j]!r} {status[j].value}"
-                )
+                self._cancel(k, j)
+                return None
+        if skipped_by >= 0:
+            reason = f"dependency {plan.names[skipped_by]!r} was skipped"
+            self.conclude(k, SKIPPED, reason=reason)
+            return None
         return kwargs
 
-    def _context(self, k: int, kwargs: dict[str, Any], attempt: int) -> StageContext:
-        data = dict(self.inputs)
-        data.update((param, self.outputs[j]) for param, j in self.plan.args[k] if param in kwargs)
-        for j in self.plan.order_only[k]:
-            if self.status[j] is SUCCESS:
-                data[self.plan.names[j]] = self.outputs[j]
-        return StageContext(
-            data,
-            run_id=self.run_id,
-            pipeline=self.name,
-            stage=self.plan.names[k],
-            attempt=attempt,
-            log_factory=self.events.stage_logger,
-        )
+    def _cancel(self, k: int, dep: int) -> None:
+        reason = f"dependency {self.plan.names[dep]!r} {self.status[dep].value}"
+        self.conclude(k, CANCELLED, reason=reason)
 
-    def conclude(
-        self,
-        k: int,
-        status: StageStatus,
-        output: Any = None,
-        *,
-        error: BaseException | None = None,
-        reason: str | None = None,
-        cached: bool = False,
-        worker: str | None = None,
-    ) -> StageResult:
-        """Build stage ``k``'s final result, run its hook and emit its event."""
-        end = monotonic()
-        start = self.first_start[k]
-        attempts = self.attempts[k] if status is not SKIPPED else self.attempts[k] - 1
-        name = self.plan.names[k]
-        shift = self.wall0 - self.mono0
-        result = StageResult(
-            name,
-            status,
-            output,
-            error,
-            max(attempts, 0),
-            start + shift if start else None,
-            end + shift if start else None,
-            end - start if start else 0.0,
-            self.children.get(k, NO_CHILDREN) if self.children else NO_CHILDREN,
-            reason if status is SKIPPED else None,
-            cached,
-        )
-        if self.results[k] is not None:
-            return result  # abandoned at an interrupt and ended late: no hook, no event
-        if status is FAILED and self.fail_fast:
-            self.stopping = True  # before events and hooks, so no stage starts meanwhile
-        events = self.events
-        if status is SUCCESS:
-            if events.info:
-                events.emit(
-                    ev.STAGE_SUCCEEDED,
-                    stage=name,
-                    status="success",
-                    attempt=result.attempts,
-                    duration_s=result.duration,
-                    **_CACHED if cached else _where(worker),
-                )
-        elif status is FAILED:
-            events.emit(
-                ev.STAGE_FAILED,
-                stage=name,
-                status="failed",
-                attempt=result.attempts,
-                duration_s=result.duration,
-                **ev.error_fields(error),  # type: ignore[arg-type]
-                **_where(worker),
-            )
+    def _launch(self, call: Call) -> bool:
+        """Start the next attempt of ``call``'s stage; False when it ends or fans out here."""
+        k = call.node
+        call.attempt = self.attempts[k] = self.attempts[k] + 1
+        call.started = now = monotonic()
+        if not self.first_start[k]:
+            self.first_start[k] = now
+        shape = self.plan.shape[k]
+        if shape and not self._prepare(call, shape):
+            return False
+        if self.events.info:
+            ev.emit_started(self.events, call)
+        timeout = call.stage.timeout
+        call.deadline = None if timeout is None else now + timeout
+        return True
+
+    def _prepare(self, call: Call, shape: int) -> bool:
+        """What happens before an attempt of a stage that is not a plain function."""
+        k, stage, kwargs = call.node, call.stage, call.kwargs
+        if shape & CONDITIONAL:
+            try:
+                run = stage.should_run(kwargs)
+            except Exception as error:  # noqa: BLE001 - a raising condition is a failed attempt
+                self.attempt_failed(call, error)
+                return False
+            if not run:
+                self.conclude(k, SKIPPED, reason="condition is false")
+                return False
+        if shape & CONTEXT_ARG:
+            kwargs[CONTEXT] = context(self, k, kwargs, call.attempt)
+        if shape & FAN_OUT:
+            fan_out(self, call)
+            return False
+        if shape & GROUP:
+            open_group(self, call)
+            return False
+        if shape & CACHED and self.cache is not None:
+            key = self.cache.key(stage, kwargs)
+            if key is not None:
+                hit, value = self.cache.load(key)
+                if hit:
+                    self.attempts[k] = 0
+                    self.conclude(k, SUCCESS, value, cached=True)
+                    return False
+                self.cache_keys[k] = key
+        return True
+
+    def _relaunch(self, call: Call) -> bool:
+        if call.item is None:
+            return self._launch(call)
+        fan = self.fans[call.node]
+        call.attempt = fan.attempts[call.item] = fan.attempts[call.item] + 1
+        call.started = now = monotonic()
+        if call.attempt == 1:
+            fan.first[call.item] = now
+        timeout = call.stage.timeout
+        call.deadline = None if timeout is None else now + timeout
+        return True
+
+    def _succeeded(self, call: Call, value: Any, worker: str | None) -> None:
+        k = call.node
+        if self.plan.fast[k] and not self.events.info:
+            # The hot path: a plain function with nobody listening, nothing to store or call.
+            end, start = monotonic(), self.first_start[k]
+            name, shift = self.plan.names[k], self.shift
+            attempts = self.attempts[k]
+            self.record(k, Success(name, value, attempts, start + shift, end + shift, end - start))
+            return
+        key = self.cache_keys.pop(k, None) if self.cache_keys else None
+        if key is not None:
+            self.cache.store(key, value)  # type: ignore[union-attr]
+        self.conclude(k, SUCCESS, value, worker=worker)
+
+    def will_retry(self, call: Call, error: BaseException, worker: str | None) -> bool:
+        """True when ``call`` is retried after ``error`` (it then waits in ``delayed``)."""
+        if isinstance(error, KeyboardInterrupt):
+            self.interrupt()  # a stage raising it interrupts the run, as Ctrl-C does
+            return True
+        retry = call.stage.retry if call.item is not None else self.plan.retries[call.node]
+        if self.root.stopping or not retry.should_retry(call.attempt, error):
+            return False
+        delay = retry.delay(call.attempt)
+        took = monotonic() - call.started
+        ev.emit_retrying(self.events, call, delay=delay, error=error, duration=took, worker=worker)
+        call.due = monotonic() + delay
+        self.root.delayed.append(call)
+        return True
+
+    def attempt_failed(self, call: Call, error: BaseException, worker: str | None = None) -> None:
+        if not self.will_retry(call, error, worker):
+            self.cache_keys.pop(call.node, None)
+            self.conclude(call.node, FAILED, error=error, worker=worker)
+
+    def _cut(self, call: Call) -> None:
+        """A retry that fail-fast (or an interrupt) stopped while it waited."""
+        if call.item is None:
+            self.conclude(call.node, CANCELLED, reason=FAIL_FAST)
         else:
-            events.emit(f"stage.{status.value}", stage=name, status=status.value, reason=reason)
-        # Hooks run once the final status is known and reported; they cannot change it.
-        stage = self.plan.stages[k]
-        hook = (
-            stage.on_success
-            if status is SUCCESS
-            else (stage.on_failure if status is FAILED else None)
-        )
-        if hook is not None:
-            self._run_hook(hook, result)
-        return result
-
-    def _run_hook(self, hook: Callable[[StageResult], object], result: StageResult) -> None:
-        try:
-            hook(result)
-        except Exception as error:  # noqa: BLE001 - a hook never changes the status
-            self.events.emit(
-                ev.STAGE_HOOK_FAILED,
-                stage=result.name,
-                status=result.status.value,
-                hook=getattr(hook, "__name__", repr(hook)),
-                **ev.error_fields(error),
-            )
+            item_settled(self, call.node, call.item, None, None)

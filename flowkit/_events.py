@@ -10,6 +10,8 @@ from typing import Any
 
 import structlog
 
+from flowkit._traceback import format_error
+
 LOGGER_NAME = "flowkit"
 
 PIPELINE_STARTED = "pipeline.started"
@@ -87,3 +89,114 @@ class SilentEvents(Events):
 
     def emit(self, event: str, **fields: Any) -> None:
         """Drop the event."""
+
+
+def emit_started(events: Events, call: Any) -> None:
+    """``stage.started`` for the attempt ``call`` begins."""
+    events.emit(STAGE_STARTED, stage=call.stage.name, status="running", attempt=call.attempt)
+
+
+def emit_retrying(
+    events: Events,
+    call: Any,
+    *,
+    delay: float,
+    error: BaseException,
+    duration: float,
+    worker: str | None,
+) -> None:
+    """``stage.retrying`` after failed attempt ``call`` (of a stage or of one item)."""
+    fields: dict[str, Any] = {}
+    if call.item is not None:
+        fields["item"] = call.item
+    if worker is not None:
+        fields["worker"] = worker
+    events.emit(
+        STAGE_RETRYING,
+        stage=call.stage.name,
+        status="running",
+        attempt=call.attempt,
+        delay_s=delay,
+        duration_s=duration,
+        **error_fields(error),
+        exception=format_error(error),
+        **fields,
+    )
+
+
+def emit_ended(events: Events, result: Any, reason: str | None, where: dict[str, Any]) -> None:
+    """The event of a stage's final status (``result`` is its `StageResult`)."""
+    status = result.status.value
+    if status == "success":
+        if events.info:
+            events.emit(
+                STAGE_SUCCEEDED,
+                stage=result.name,
+                status=status,
+                attempt=result.attempts,
+                duration_s=result.duration,
+                **where,
+            )
+    elif status == "failed":
+        events.emit(
+            STAGE_FAILED,
+            stage=result.name,
+            status=status,
+            attempt=result.attempts,
+            duration_s=result.duration,
+            **error_fields(result.error),
+            exception=format_error(result.error),
+            **where,
+        )
+    else:
+        events.emit(f"stage.{status}", stage=result.name, status=status, reason=reason)
+
+
+def emit_finished(events: Events, result: Any) -> None:
+    """``pipeline.succeeded``, ``pipeline.failed`` or ``pipeline.cancelled``."""
+    status = result.status.value
+    events.emit(
+        PIPELINE_SUCCEEDED if status == "success" else f"pipeline.{status}",
+        status=status,
+        duration_s=result.duration,
+        succeeded=result.succeeded,
+        failed=result.failed,
+        skipped=result.skipped,
+        cancelled=result.cancelled,
+    )
+
+
+def emit_item_ended(
+    events: Events,
+    stage: str,
+    *,
+    index: int,
+    items: int,
+    attempt: int,
+    took: float,
+    error: BaseException | None = None,
+    worker: str | None = None,
+    cached: bool = False,
+) -> None:
+    """The end of item ``index`` (of ``items``) of a ``map_over`` stage: ``stage.succeeded``
+    or ``stage.failed`` with ``item``, which the progress line and the run report count.
+    ``took``: seconds from the item's first attempt to its end."""
+    if error is None and not events.info:
+        return
+    fields: dict[str, Any] = {}
+    if error is not None:
+        fields.update(error_fields(error))
+    if cached:
+        fields["cached"] = True
+    if worker is not None:
+        fields["worker"] = worker
+    events.emit(
+        STAGE_SUCCEEDED if error is None else STAGE_FAILED,
+        stage=stage,
+        status="success" if error is None else "failed",
+        attempt=attempt,
+        item=index,
+        items=items,
+        duration_s=took,
+        **fields,
+    )

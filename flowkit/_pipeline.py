@@ -6,11 +6,10 @@ import importlib
 import os
 from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType, ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flowkit._composite import ParallelStage
 from flowkit._decorator import StageDecorator
-from flowkit._drivers import default_workers
 from flowkit._engine import CacheBackend, Run
 from flowkit._graph import Graph, InputSpec, compile_graph, needed_stages
 from flowkit._plan import Plan
@@ -23,6 +22,9 @@ from flowkit.errors import (
     PipelineDefinitionError,
     did_you_mean,
 )
+
+if TYPE_CHECKING:
+    from flowkit.executors import Executor, ExecutorName
 
 StageLike = Stage | Callable[..., Any]
 
@@ -154,18 +156,17 @@ class Pipeline:
 
     # -- running ---------------------------------------------------------------------------
 
-    def prepare(
+    def _prepare(
         self,
-        inputs: Mapping[str, Any] | None = None,
+        inputs: Mapping[str, Any] | None,
         *,
-        targets: Iterable[str] | None = None,
-        overrides: Mapping[str, Any] | None = None,
-        fail_fast: bool | None = None,
-        max_workers: int | None = None,
-        call: Any = None,
-        cache: Any = None,
+        targets: Iterable[str] | None,
+        overrides: Mapping[str, Any] | None,
+        fail_fast: bool | None,
+        max_workers: int | None,
+        cache: Any,
     ) -> Run:
-        """Validate and set up a run without starting it (used by the drivers)."""
+        """Validate and set up a run without starting it."""
         graph = self._compiled()
         overrides = dict(overrides or {})
         if isinstance(targets, str):
@@ -174,18 +175,14 @@ class Pipeline:
         merged = {**self.context, **(inputs or {})}
         plan = self._plan(names, overrides)
         self._check_inputs(plan, merged)
-        if max_workers is not None and max_workers < 1:
+        if max_workers is not None and (isinstance(max_workers, bool) or max_workers < 1):
             raise PipelineDefinitionError(f"max_workers must be >= 1, got {max_workers!r}")
-        from flowkit._drivers import local_call
-
         return Run(
             plan,
             merged,
             name=self.name,
             fail_fast=self.fail_fast if fail_fast is None else fail_fast,
-            call=call or local_call,
             overrides=overrides,
-            max_workers=max_workers or default_workers(),
             cache=_as_cache(cache),
         )
 
@@ -195,7 +192,7 @@ class Pipeline:
         *,
         targets: Iterable[str] | None = None,
         overrides: Mapping[str, Any] | None = None,
-        executor: Any = None,
+        executor: ExecutorName | Executor | None = None,
         max_workers: int | None = None,
         fail_fast: bool | None = None,
         cache: str | os.PathLike[str] | CacheBackend | None = None,
@@ -215,21 +212,24 @@ class Pipeline:
                 then loaded from it when their code and arguments are unchanged.
 
         Raises:
-            PipelineDefinitionError: The definition, a target or an override is invalid.
+            PipelineDefinitionError: The definition, a target, an override or the executor
+                is invalid.
             MissingInputError: Required inputs are missing.
+            PipelineInterrupted: Ctrl-C, SIGTERM or a stage's ``KeyboardInterrupt`` stopped
+                the run; its ``.result`` is the ``CANCELLED`` result.
         """
-        from flowkit.executors import execute
+        from flowkit.executors import check, execute
 
-        return execute(
-            self,
-            executor,
-            inputs=inputs,
+        chosen = check(executor)
+        run = self._prepare(
+            inputs,
             targets=targets,
             overrides=overrides,
-            max_workers=max_workers,
             fail_fast=fail_fast,
+            max_workers=1 if chosen == "sequential" else max_workers,
             cache=cache,
         )
+        return execute(run, chosen, max_workers)
 
     async def run_async(
         self,
@@ -249,7 +249,7 @@ class Pipeline:
         """
         from flowkit.executors import execute_async
 
-        run = self.prepare(
+        run = self._prepare(
             inputs,
             targets=targets,
             overrides=overrides,
@@ -257,7 +257,7 @@ class Pipeline:
             max_workers=max_workers,
             cache=cache,
         )
-        return await execute_async(run)
+        return await execute_async(run, max_workers)
 
     def to_mermaid(self) -> str:
         """The DAG as a Mermaid flowchart."""

@@ -2,99 +2,133 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
-from flowkit._composite import ParallelStage
 from flowkit._graph import Graph
-from flowkit._retry import NO_RETRY
+from flowkit._retry import NO_RETRY, Retry
 from flowkit._stage import CONTEXT, FunctionStage, Stage
+
+# What the engine does around a stage's call, as bits of `Plan.shape`.
+CONDITIONAL = 1  # a condition decides before each attempt
+CONTEXT_ARG = 2  # takes a StageContext
+FAN_OUT = 4  # map_over: one call per item
+GROUP = 8  # a parallel group: its children are calls of their own
+CACHED = 16  # cache=True
+HOOKED = 32  # on_success or on_failure
+
+
+def _shape(stage: Stage) -> int:
+    shape = CONDITIONAL if type(stage).should_run is not Stage.should_run else 0
+    if CONTEXT in stage.parameters:
+        shape |= CONTEXT_ARG
+    if stage.map_over is not None:
+        shape |= FAN_OUT
+    if isinstance(getattr(stage, "graph", None), Graph):  # a parallel group
+        shape |= GROUP
+    if stage.cache:
+        shape |= CACHED
+    if stage.on_success is not None or stage.on_failure is not None:
+        shape |= HOOKED
+    return shape
+
+
+def _direct(stage: Stage, shape: int) -> Callable[..., Any] | None:
+    """The plain function the engine may call with the arguments themselves (the fast
+    path), when nothing has to happen around the call but its timing."""
+    if shape & (CONDITIONAL | CONTEXT_ARG | FAN_OUT | GROUP):
+        return None
+    if type(stage).execute is not FunctionStage.execute or stage.is_async:
+        return None
+    if stage.timeout is not None:
+        return None
+    return stage.fn  # type: ignore[attr-defined,no-any-return]
 
 
 class Plan:
-    """The stages one run considers, as index-addressed arrays (built once, reused)."""
+    """The stages one run considers, as index-addressed arrays (built once, reused).
+
+    Attributes:
+        names, stages: By index; indices follow the pipeline's topological order.
+        args: Per stage, ``(parameter, index)`` of each data dependency.
+        order_only: Per stage, the indices of its ``depends_on`` dependencies.
+        inputs: Per stage, the parameters that are pipeline inputs.
+        waiting: Per stage, how many dependencies it waits for.
+        dependents: Per stage, the indices of the stages that wait for it.
+        shape: Per stage, the bits above; ``direct``: the fast path's function or None.
+        fast: Per stage, True when the engine may skip everything but the call itself
+            (a direct function with no cache and no hooks).
+    """
 
     __slots__ = (
         "args",
-        "conditional",
         "dependents",
-        "deps",
         "direct",
         "fast",
+        "graph",
         "index",
-        "input_params",
+        "inputs",
         "names",
         "order_only",
         "overridden",
         "required",
         "retries",
+        "shape",
         "stages",
-        "wants_context",
+        "waiting",
     )
 
     def __init__(self, graph: Graph, names: list[str], overridden: Collection[str]) -> None:
         index = {name: k for k, name in enumerate(names)}
+        self.graph = graph
         self.names = names
         self.index = index
         self.overridden = frozenset(index[name] for name in overridden if name in index)
         self.stages: list[Stage] = [graph.stages[name] for name in names]
+        self.shape = [_shape(s) for s in self.stages]
+        self.direct = [_direct(s, shape) for s, shape in zip(self.stages, self.shape, strict=True)]
+        self.fast = [
+            fn is not None and not shape & (CACHED | HOOKED)
+            for fn, shape in zip(self.direct, self.shape, strict=True)
+        ]
         # A fan-out stage retries each item and a group each child, never the whole stage.
-        self.retries = [
-            NO_RETRY if s.map_over is not None or isinstance(s, ParallelStage) else s.retry
-            for s in self.stages
+        self.retries: list[Retry] = [
+            NO_RETRY if shape & (FAN_OUT | GROUP) else s.retry
+            for s, shape in zip(self.stages, self.shape, strict=True)
         ]
-        # The hot path calls a plain sync function stage directly, skipping the dispatch.
-        self.direct: list[Callable[..., Any] | None] = [
-            s.fn
-            if type(s) is FunctionStage
-            and not s.is_async
-            and s.timeout is None
-            and s.map_over is None
-            else None
-            for s in self.stages
-        ]
-        self.conditional = [type(s).should_run is not Stage.should_run for s in self.stages]
-        self.deps: list[tuple[int, ...]] = []
         self.args: list[tuple[tuple[str, int], ...]] = []
         self.order_only: list[tuple[int, ...]] = []
-        self.input_params: list[tuple[str, ...]] = []
-        self.wants_context: list[bool] = []
-        for k, stage in enumerate(self.stages):
-            params = stage.parameters
-            deps = (
-                ()
-                if k in self.overridden
-                else tuple(index[d] for d in graph.dependencies[names[k]])
-            )
-            self.deps.append(deps)
-            self.args.append(
-                tuple((p, index[p]) for p in params if p in index and index[p] in deps)
-            )
-            self.order_only.append(tuple(j for j in deps if names[j] not in params))
-            self.input_params.append(
-                tuple(p for p in params if p not in graph.stages and p != CONTEXT)
-            )
-            self.wants_context.append(CONTEXT in params)
+        self.inputs: list[tuple[str, ...]] = []
+        self.waiting: list[int] = []
         dependents: list[list[int]] = [[] for _ in names]
-        for k, deps in enumerate(self.deps):
-            for j in deps:
-                dependents[j].append(k)
-        self.dependents = [tuple(d) for d in dependents]
-        # Stages the engine may run on its hot path (see Run.advance): a plain function
-        # with nothing to do around the call.
-        self.fast = [
-            self.direct[k] is not None
-            and not self.conditional[k]
-            and not self.wants_context[k]
-            and not s.cache
-            and s.on_success is None
-            and s.on_failure is None
-            for k, s in enumerate(self.stages)
-        ]
-        # Required input -> the stages that need it (an overridden stage needs nothing).
-        self.required: dict[str, list[str]] = {}
         for k, stage in enumerate(self.stages):
-            if k not in self.overridden:
-                for param in self.input_params[k]:
-                    if param not in stage.defaults:
-                        self.required.setdefault(param, []).append(names[k])
+            self._link(k, stage, graph, dependents)
+        self.dependents = [tuple(d) for d in dependents]
+        self.required = self._required()
+
+    def _link(self, k: int, stage: Stage, graph: Graph, dependents: list[list[int]]) -> None:
+        index, params = self.index, stage.parameters
+        deps = () if k in self.overridden else graph.dependencies[self.names[k]]
+        self.args.append(tuple((p, index[p]) for p in params if p in deps))
+        self.order_only.append(tuple(index[d] for d in deps if d not in params))
+        self.inputs.append(tuple(p for p in params if p not in graph.stages and p != CONTEXT))
+        self.waiting.append(len(deps))
+        for dep in deps:
+            dependents[index[dep]].append(k)
+
+    def _required(self) -> dict[str, list[str]]:
+        """Required input -> the stages that need it (an overridden stage needs nothing)."""
+        required: dict[str, list[str]] = {}
+        for k, stage in enumerate(self.stages):
+            if k in self.overridden:
+                continue
+            defaults: Mapping[str, Any] = stage.defaults
+            for param in self.inputs[k]:
+                if param not in defaults:
+                    required.setdefault(param, []).append(self.names[k])
+        return required
+
+    def dependency_names(self) -> dict[str, list[str]]:
+        """Stage name -> the names of its dependencies (data and ordering), for events."""
+        deps = self.graph.dependencies
+        return {name: list(deps[name]) for name in self.names}

@@ -22,8 +22,10 @@ __all__ = [
     "MissingInputError",
     "PipelineDefinitionError",
     "PipelineFailedError",
+    "PipelineInterrupted",
     "StageTimeoutError",
     "UnknownDependencyError",
+    "WorkerDiedError",
     "did_you_mean",
 ]
 
@@ -148,6 +150,33 @@ class PipelineFailedError(FlowkitError, RuntimeError):
             f"pipeline {result.name!r} {result.status.value} ({detail}); "
             "see the chained error and result.stages for details"
         )
+
+
+class PipelineInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM) stopped ``run()``, or a stage raised ``KeyboardInterrupt``.
+
+    A ``KeyboardInterrupt``, not a `FlowkitError`: uncaught, the program stops as on any
+    Ctrl-C. Raised after the run cancelled what had not started, waited up to 1 s for the
+    running stages and recorded everything that finished.
+
+    Attributes:
+        result: The run's `PipelineResult` (status ``CANCELLED``).
+    """
+
+    def __init__(self, result: PipelineResult) -> None:
+        self.result = result
+        super().__init__(
+            f"pipeline {result.name!r} was interrupted: {result.succeeded} stage(s) finished, "
+            f"{result.cancelled} cancelled; the partial result is in .result"
+        )
+
+    def __reduce__(self) -> tuple[type[PipelineInterrupted], tuple[PipelineResult]]:
+        return (type(self), (self.result,))
+
+
+class WorkerDiedError(FlowkitError, RuntimeError):
+    """A worker process ended while running a call (killed, crashed, out of memory), or a
+    Dask cluster gave up on a task whose workers died. The attempt fails; ``retries`` apply."""
 
 
 class CacheError(FlowkitError, OSError):

@@ -326,7 +326,8 @@ class TestHits:
 
         assert json.loads(out) == [
             ["success", 6, [False, False, False]],
-            ["success", 6, [True, False, True]],  # a map_over stage caches item by item
+            # a map_over stage caches item by item; every item a hit: the stage is cached
+            ["success", 6, [True, True, True]],
         ]
         assert sorted(calls_file.read_text().split()) == ["each:1", "each:2", "first", "total"]
 

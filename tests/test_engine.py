@@ -18,6 +18,7 @@ from structlog.testing import capture_logs
 
 from flowkit import (
     Pipeline,
+    PipelineInterrupted,
     PipelineStatus,
     StageContext,
     StageResult,
@@ -760,7 +761,7 @@ class TestHooks:
 
 
 class TestInterrupt:
-    def test_keyboard_interrupt_in_sequential_stage(self, calls: Calls) -> None:
+    def test_a_stage_raising_keyboard_interrupt_interrupts_the_run(self, calls: Calls) -> None:
         @stage
         def first() -> int:
             calls.add("first")
@@ -781,9 +782,11 @@ class TestInterrupt:
             calls.add("unrelated")
             return 0
 
-        with capture_logs() as captured:
-            result = Pipeline([first, interrupted, after, unrelated]).run(executor="sequential")
+        with capture_logs() as captured, pytest.raises(PipelineInterrupted) as raised:
+            Pipeline([first, interrupted, after, unrelated]).run(executor="sequential")
 
+        result = raised.value.result
+        assert isinstance(raised.value, KeyboardInterrupt)
         assert result.status is PipelineStatus.CANCELLED
         assert not result.ok
         assert calls.names == ["first", "interrupted"]
@@ -805,7 +808,7 @@ class TestInterrupt:
 SIGINT_SCRIPT = """
 import json, os, signal, sys, threading, time
 from structlog.testing import capture_logs
-from flowkit import Pipeline, stage
+from flowkit import Pipeline, PipelineInterrupted, stage
 
 blocked_started = threading.Event()
 release = threading.Event()
@@ -834,9 +837,10 @@ def never(interrupter: str) -> str:
 
 with capture_logs() as events:
     start = time.monotonic()
-    result = Pipeline([done_first, blocked, interrupter, never]).run(
-        executor="threads", max_workers=2
-    )
+    try:
+        Pipeline([done_first, blocked, interrupter, never]).run(executor="threads", max_workers=2)
+    except PipelineInterrupted as interrupted:
+        result = interrupted.result
     elapsed = time.monotonic() - start
     during = [(e["event"], e.get("stage")) for e in events]
     release.set()  # the abandoned stage now finishes late: its result must be discarded

@@ -8,11 +8,8 @@ import time
 from typing import Any
 
 from flowkit import Pipeline, stage
-from flowkit._drivers import default_workers
 
-
-def test_the_default_is_min_32_cpu_plus_4() -> None:
-    assert default_workers() == min(32, (os.cpu_count() or 1) + 4)
+DEFAULT_WORKERS = min(32, (os.cpu_count() or 1) + 4)  # DESIGN §6
 
 
 def peak_concurrency(width: int, **run_options: Any) -> int:
@@ -38,4 +35,4 @@ def test_no_more_stages_run_at_once_than_max_workers() -> None:
 
 
 def test_without_max_workers_the_default_limit_applies() -> None:
-    assert 1 < peak_concurrency(default_workers() + 4) <= default_workers()
+    assert 1 < peak_concurrency(DEFAULT_WORKERS + 4) <= DEFAULT_WORKERS

@@ -32,7 +32,7 @@ from flowkit.cli._run import (
     make_executor,
 )
 from flowkit.cli._target import load_target
-from flowkit.errors import FlowkitError, did_you_mean
+from flowkit.errors import FlowkitError, PipelineInterrupted, did_you_mean
 
 _SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -145,6 +145,8 @@ def run(  # noqa: PLR0917 - click passes every option as an argument
             fail_fast=fail_fast,
             cache=cache_dir,
         )
+    except PipelineInterrupted as interrupted:  # the summary and result still follow: exit 130
+        result = interrupted.result
     except OSError as error:  # e.g. an unreachable Dask scheduler or an unusable cache
         where = f" (Dask scheduler {dask_address})" if dask_address else ""
         raise UsageFailure(f"{type(error).__name__}{where}: {error}") from None

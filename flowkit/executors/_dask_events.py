@@ -12,9 +12,12 @@ from typing import Any
 
 import distributed
 
-from flowkit.executors._processes import WorkerDiedError
+from flowkit._traceback import with_remote_traceback
+from flowkit.errors import WorkerDiedError
 
-__all__ = ["LossListener", "listener", "task_error", "worker_died"]
+__all__ = ["REMOTE_TRACEBACK", "LossListener", "listener", "task_error", "worker_died"]
+
+REMOTE_TRACEBACK = "_flowkit_traceback"  # the attribute a worker sets on a stage's error
 
 
 class LossListener:
@@ -76,6 +79,9 @@ def task_error(stage: str, future: Any) -> BaseException:
         lost.__cause__ = error
         return lost
     if isinstance(error, BaseException):
+        text = getattr(error, REMOTE_TRACEBACK, None)
+        if isinstance(text, str):
+            with_remote_traceback(error, text)
         return error
     return RuntimeError(
         f"stage {stage!r}: its Dask task ended as {future.status!r} (cancelled outside "

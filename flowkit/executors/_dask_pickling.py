@@ -16,7 +16,9 @@ import distributed
 
 from flowkit._composite import ConditionalStage, ParallelStage
 from flowkit._stage import Stage
+from flowkit._traceback import format_error
 from flowkit.errors import PipelineDefinitionError
+from flowkit.executors._dask_events import REMOTE_TRACEBACK
 from flowkit.executors._protocol import call_stage, unpicklable_argument
 
 __all__ = ["Payloads", "output_error", "run_on_worker", "submit_error"]
@@ -34,7 +36,12 @@ def run_on_worker(name: str, payload: bytes, kwargs: dict[str, Any]) -> Any:
             f"{error}; the workers need the module that defines it (same environment and "
             "PYTHONPATH, or client.upload_file)"
         ) from error
-    return call_stage(stage, kwargs)
+    try:
+        return call_stage(stage, kwargs)
+    except BaseException as error:
+        # The traceback travels as text (an attribute pickles with the error).
+        setattr(error, REMOTE_TRACEBACK, format_error(error))
+        raise
 
 
 class Payloads:

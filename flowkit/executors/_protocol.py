@@ -1,14 +1,19 @@
-"""The small protocol an executor object implements, and what it runs remotely."""
+"""The executor-object protocol (`Executor`, `Completion`, `call_stage`) and `ObjectPool`,
+which puts any object implementing it behind the scheduler."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Hashable
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import attrs
 
+from flowkit._calls import Call
 from flowkit._stage import Stage
+
+if TYPE_CHECKING:
+    from flowkit._schedule import Report, Scheduler
 
 
 @attrs.frozen
@@ -33,13 +38,15 @@ class Completion:
 
 @runtime_checkable
 class Executor(Protocol):
-    """Runs stage calls somewhere else; the driver in the calling process does the rest
-    (scheduling, retries and their delays, timeouts, events, hooks, the cache).
+    """Runs stage calls somewhere else, like a `concurrent.futures.Executor` whose futures
+    come back through `wait`. flowkit does the rest in the calling process: scheduling,
+    retries and their delays, timeouts, events, hooks, the cache.
 
-    The driver calls `start` once (before ``pipeline.started``; it calls
-    `shutdown` if ``start`` raises), then `submit` at most ``capacity`` calls at a
-    time, `wait` for completions, `cancel` for a call whose timeout passed or
-    that is no longer wanted, and `shutdown` once at the end (also after errors).
+    flowkit calls `start` once (before ``pipeline.started``; it calls `shutdown` if
+    ``start`` raises), then `submit` at most ``capacity`` calls at a time, `wait` for
+    completions, `cancel` for a call whose timeout passed or that is no longer wanted, and
+    `shutdown` once at the end (also after errors). A call is one attempt of a stage or of
+    one ``map_over`` item, or of one child of a parallel group.
     """
 
     def start(self, max_workers: int | None) -> int:
@@ -63,11 +70,74 @@ class Executor(Protocol):
 
 def call_stage(stage: Stage, kwargs: dict[str, Any]) -> Any:
     """Call ``stage`` once; what an executor runs on its workers. An async stage runs to
-    completion on an event loop of its own there (the driver enforces timeouts)."""
+    completion on an event loop of its own there (flowkit enforces timeouts)."""
     output = stage.execute(kwargs)
     if stage.is_async:
         return asyncio.run(output)  # type: ignore[arg-type]
     return output
+
+
+class ObjectPool:
+    """An `Executor` object behind the scheduler: calls become keyed submissions,
+    completions become reports, and a completion's ``ref`` replaces its value in the
+    arguments of later calls."""
+
+    timeouts = False  # the scheduler's deadlines cancel calls past their timeout
+
+    def __init__(self, executor: Executor, max_workers: int | None) -> None:
+        self.executor = executor
+        self.max_workers = max_workers
+        self.capacity = 1
+        self._calls: dict[Hashable, Call] = {}
+        self._refs: dict[tuple[tuple[int, ...], int], Any] = {}
+
+    def open(self, scheduler: Scheduler) -> None:
+        try:
+            self.capacity = max(1, self.executor.start(self.max_workers))
+        except BaseException:
+            self.executor.shutdown()
+            raise
+
+    def submit(self, call: Call) -> None:
+        key = call.key
+        self._calls[key] = call
+        self.executor.submit(key, call.stage, self._arguments(call))
+
+    def _arguments(self, call: Call) -> dict[str, Any]:
+        refs = self._refs
+        if not refs:
+            return call.kwargs
+        kwargs = dict(call.kwargs)
+        path, fanned = call.run.path, call.stage.map_over if call.item is not None else None
+        for param, j in call.run.plan.args[call.node]:
+            ref = refs.get((path, j))
+            if ref is not None and param != fanned and param in kwargs:
+                kwargs[param] = ref
+        return kwargs
+
+    def wait(self, timeout: float | None) -> list[Report]:
+        try:
+            completions = self.executor.wait(timeout)
+        except Exception as error:  # noqa: BLE001 - a transport error fails what is in flight
+            calls, self._calls = list(self._calls.values()), {}
+            return [(call, False, error, None) for call in calls]
+        reports: list[Report] = []
+        for done in completions:
+            call = self._calls.pop(done.key, None)
+            if call is None:
+                continue  # cancelled or timed out: a late result is void
+            if done.ok and done.ref is not None and call.item is None:
+                self._refs[call.run.path, call.node] = done.ref
+            reports.append((call, done.ok, done.value, done.worker))
+        return reports
+
+    def cancel(self, call: Call) -> None:
+        if self._calls.pop(call.key, None) is not None:
+            self.executor.cancel(call.key)
+
+    def close(self) -> None:
+        self._refs.clear()
+        self.executor.shutdown()
 
 
 def unpicklable_argument(

@@ -16,12 +16,11 @@ from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from flowkit._stage import Stage
-from flowkit.errors import PipelineDefinitionError
+from flowkit._traceback import with_remote_traceback
+from flowkit.errors import PipelineDefinitionError, WorkerDiedError
 from flowkit.executors._protocol import Completion, unpicklable_argument
 
-
-class WorkerDiedError(RuntimeError):
-    """A worker process ended while running a call (killed, crashed, out of memory)."""
+__all__ = ["ProcessExecutor"]
 
 
 def _describe_pickling(what: str, value: object, error: Exception) -> str:
@@ -116,7 +115,9 @@ class ProcessExecutor:
             key, worker.key = worker.key, None
             pid = worker.process.pid
             try:
-                ok, value = pickle.loads(worker.reader.recv_bytes())  # noqa: S301 - our worker
+                ok, value, text = pickle.loads(worker.reader.recv_bytes())  # noqa: S301 - ours
+                if text is not None:
+                    value = with_remote_traceback(value, text)
             except (EOFError, OSError):
                 self._replace(worker)
                 ok, value = (

@@ -1,0 +1,115 @@
+"""The ``threads`` executor (the default): calls run on up to ``max_workers`` daemon threads.
+
+A worker that finishes a call settles it and continues with the next ready call itself,
+under the scheduler's lock (`Scheduler.report`), so a chain costs no thread switch per
+stage. Calls the scheduler submits wait in a queue; the scheduler's loop adds a worker only
+when that queue stops moving for ``HANDOFF_S``, so trivial stages stay on one thread (no
+lock and GIL convoy) while stages that block still fan out to every worker.
+
+Daemon threads, not a ThreadPoolExecutor: its threads are joined at interpreter exit, so a
+call abandoned at an interrupt or a timeout would keep the process alive.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import deque
+from typing import TYPE_CHECKING
+
+from flowkit._calls import Call, run_here
+
+if TYPE_CHECKING:
+    from flowkit._schedule import Report, Scheduler
+
+HANDOFF_S = 0.0002
+
+
+def default_workers() -> int:
+    """``min(32, cpu + 4)``, like `concurrent.futures.ThreadPoolExecutor`."""
+    return min(32, (os.cpu_count() or 1) + 4)
+
+
+class ThreadPool:
+    """Up to ``max_workers`` worker threads; everything below is guarded by the scheduler's
+    lock."""
+
+    timeouts = True  # a timed call runs in a helper thread (see flowkit._calls)
+
+    def __init__(self, max_workers: int | None = None) -> None:
+        self.capacity = max_workers or default_workers()
+        self._queue: deque[Call] = deque()
+        self._threads = self._idle = self._taken = 0
+        self._closed = False
+
+    def open(self, scheduler: Scheduler) -> None:
+        self._scheduler = scheduler
+        self._work = threading.Condition(scheduler.lock)
+        self._main = scheduler.notify
+
+    def submit(self, call: Call) -> None:
+        self._queue.append(call)
+        if self._idle:
+            self._work.notify()
+        elif not self._threads:
+            self._spawn()
+
+    def wait(self, timeout: float | None) -> list[Report]:
+        """Outcomes are settled by the workers themselves: wait to be needed."""
+        if self._queue and (self._idle or self._threads < self.capacity):
+            taken = self._taken
+            self._main.wait(HANDOFF_S if timeout is None else min(timeout, HANDOFF_S))
+            if self._queue and self._taken == taken:  # nobody took it: add a worker
+                self._work.notify() if self._idle else self._spawn()
+        else:
+            self._main.wait(timeout)
+        return []
+
+    def cancel(self, call: Call) -> None:
+        if call in self._queue:
+            self._queue.remove(call)
+
+    def close(self) -> None:
+        self._closed = True
+        self._queue.clear()
+        self._work.notify_all()
+
+    def _spawn(self) -> None:
+        self._threads += 1
+        threading.Thread(target=self._worker, name="flowkit-worker", daemon=True).start()
+
+    def _next(self) -> Call | None:
+        """Wait for a submitted call (lock held); None once the pool is closed."""
+        while not self._closed:
+            if self._queue:
+                self._taken += 1
+                return self._queue.popleft()
+            self._idle += 1
+            self._work.wait()
+            self._idle -= 1
+        return None
+
+    def _worker(self) -> None:
+        scheduler, lock = self._scheduler, self._scheduler.lock
+        run = scheduler.run
+        with lock:
+            call = self._next()
+            while call is not None:
+                lock.release()
+                try:
+                    ok, value = run_here(call)
+                finally:
+                    lock.acquire()
+                if self._closed:
+                    return
+                if self._queue:
+                    scheduler.settle(call, ok, value)
+                    following = None
+                else:
+                    following = scheduler.report(call, ok, value)
+                if following is None or run.ready or run.urgent or scheduler.timers:
+                    self._main.notify()  # the loop decides: more workers, timers, the end
+                call = following if following is not None else self._next()
+
+    def __repr__(self) -> str:
+        return f"ThreadPool(max_workers={self.capacity})"
