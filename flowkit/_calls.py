@@ -30,8 +30,7 @@ class Call:
         node: The stage's index in that run's plan.
         item: The ``map_over`` item's index, or None.
         stage: The stage; ``kwargs`` are its arguments by name.
-        attempt: 1-based, set when the attempt starts.
-        deadline: Monotonic time past which the attempt has timed out, or None.
+        attempt: 1-based, set when the attempt starts (``started``, monotonic).
         due: Monotonic time before which a retry must not start (0.0: at once).
         direct: A plain function to call with ``kwargs`` instead of the stage (the fast path;
             set by the engine only).
@@ -39,7 +38,6 @@ class Call:
 
     __slots__ = (
         "attempt",
-        "deadline",
         "direct",
         "due",
         "item",
@@ -49,6 +47,7 @@ class Call:
         "stage",
         "started",
     )
+    due: float
 
     def __init__(
         self,
@@ -56,20 +55,25 @@ class Call:
         node: int,
         stage: Stage,
         kwargs: dict[str, Any],
+        direct: Callable[..., Any] | None = None,
         *,
         item: int | None = None,
-        direct: Callable[..., Any] | None = None,
     ) -> None:
         self.run = run
         self.node = node
         self.stage = stage
         self.kwargs = kwargs
-        self.item = item
         self.direct = direct
+        self.item = item
         self.attempt = 0
-        self.deadline: float | None = None
-        self.due = 0.0
         self.started = 0.0
+        # ``due`` is set when the engine delays a retry, the only time it is read.
+
+    @property
+    def deadline(self) -> float | None:
+        """Monotonic time past which this attempt has timed out, or None."""
+        timeout = self.stage.timeout
+        return None if timeout is None else self.started + timeout
 
     @property
     def name(self) -> str:

@@ -11,8 +11,8 @@ a nested `Run` over the group's own plan, sharing the root's events and fail-fas
 
 from __future__ import annotations
 
-import heapq
 import time
+from heapq import heappop, heappush
 from typing import Any
 
 from flowkit import _events as ev
@@ -20,12 +20,12 @@ from flowkit._calls import Call
 from flowkit._conclude import context
 from flowkit._fanout import fan_out, item_done, item_settled, open_group
 from flowkit._plan import CACHED, CONDITIONAL, CONTEXT_ARG, FAN_OUT, GROUP
-from flowkit._results import Success
 from flowkit._stage import CONTEXT
 from flowkit._state import (
     CANCELLED,
     FAIL_FAST,
     FAILED,
+    PENDING,
     SKIPPED,
     SUCCESS,
     CacheBackend,
@@ -58,19 +58,18 @@ class Run(RunState):
         """The next call to run now, or None when nothing can start at the moment."""
         root = self.root
         while not root.interrupted:
-            if self.urgent:
-                call = self.urgent.popleft()
-                if self.guarded(call.node, self._relaunch, call):
-                    return call
-                continue
-            for group in tuple(self.groups):
-                child = group.next_call()
-                if child is not None:
-                    return child
+            if self.urgent or self.groups:
+                started = self._next_started()
+                if started is not None:
+                    return started
             if not self.ready or root.stopping:
                 return None
-            k = heapq.heappop(self.ready)
-            opened: Call | None = self.guarded(k, self._open, k)
+            k = heappop(self.ready)
+            try:
+                opened = self._open_plain(k) if self.plan.fast[k] else self._open(k)
+            except Exception as error:  # noqa: BLE001 - flowkit's own failure, see crash
+                self.crash(k, error)
+                continue
             if opened is not None:
                 return opened
         return None
@@ -81,14 +80,20 @@ class Run(RunState):
         if call.run is not self:
             call.run.complete(call, ok, value, worker)  # a parallel group's child
             return
-        if self.records[call.node] is not None:
+        k = call.node
+        if self.status[k] is not PENDING:
             return  # the stage already ended (interrupt, a crash): a late outcome is void
-        if call.item is not None:
-            self.guarded(call.node, item_done, self, call, ok, value, worker)
-        elif ok:
-            self.guarded(call.node, self._succeeded, call, value, worker)
-        else:
-            self.guarded(call.node, self.attempt_failed, call, value, worker)
+        try:
+            if call.item is not None:
+                item_done(self, call, ok, value, worker)
+            elif not ok:
+                self.attempt_failed(call, value, worker)
+            elif self.plan.fast[k] and not self.events.info:
+                self._record_success(k, value)
+            else:
+                self._succeeded(call, value, worker)
+        except Exception as error:  # noqa: BLE001 - flowkit's own failure, see crash
+            self.crash(k, error)
 
     def crashed(self, call: Call, error: Exception) -> None:
         """flowkit failed around ``call`` (e.g. the executor could not send it): its stage
@@ -103,7 +108,7 @@ class Run(RunState):
         or end it CANCELLED when fail-fast or an interrupt stopped the run meanwhile."""
         if call.run is not self:
             call.run.wake(call)
-        elif self.records[call.node] is not None:
+        elif self.status[call.node] is not PENDING:
             return
         elif self.root.stopping:
             self.guarded(call.node, self._cut, call)
@@ -117,12 +122,57 @@ class Run(RunState):
 
     # -- stages --------------------------------------------------------------------------
 
+    def _record_success(self, k: int, value: Any) -> None:
+        """The hot path's ending: a plain function, nobody listening, nothing to store or
+        call; `record` for a success, without its generality."""
+        plan = self.plan
+        self.ended[k] = monotonic()  # the record is made from the arrays when read
+        self.status[k] = SUCCESS
+        self.outputs[k] = value
+        self.remaining -= 1
+        waiting, ready = self.waiting, self.ready
+        for j in plan.dependents[k]:
+            waiting[j] -= 1
+            if not waiting[j]:
+                heappush(ready, j)
+        if not self.remaining and self.parent is not None:
+            self.parent.group_ended(self)
+
+    def _next_started(self) -> Call | None:
+        """A retry whose delay passed, a ``map_over`` item or a group's child, or None."""
+        while self.urgent:
+            call = self.urgent.popleft()
+            if self.guarded(call.node, self._relaunch, call):
+                return call
+        for group in tuple(self.groups):
+            child = group.next_call()
+            if child is not None:
+                return child
+        return None
+
+    def _open_plain(self, k: int) -> Call | None:
+        """`_open` for a plain function (the hot path): when every dependency succeeded and
+        nobody listens, nothing happens before its first attempt."""
+        plan, status, outputs, inputs = self.plan, self.status, self.outputs, self.inputs
+        if plan.order_only[k] or self.events.info:
+            return self._open(k)
+        params = plan.inputs[k]
+        kwargs = {p: inputs[p] for p in params if p in inputs} if params else {}
+        for param, j in plan.args[k]:
+            if status[j] is not SUCCESS:
+                return self._open(k)
+            kwargs[param] = outputs[j]
+        call = Call(self, k, plan.stages[k], kwargs, plan.direct[k])
+        call.attempt = self.attempts[k] = 1
+        call.started = self.first_start[k] = monotonic()
+        return call
+
     def _open(self, k: int) -> Call | None:
         """Stage ``k`` is ready: its first call, or None when it ended already."""
         kwargs = self._arguments(k)
         if kwargs is None:
             return None
-        call = Call(self, k, self.plan.stages[k], kwargs, direct=self.plan.direct[k])
+        call = Call(self, k, self.plan.stages[k], kwargs, self.plan.direct[k])
         return call if self._launch(call) else None
 
     def _arguments(self, k: int) -> dict[str, Any] | None:
@@ -167,8 +217,6 @@ class Run(RunState):
             return False
         if self.events.info:
             ev.emit_started(self.events, call)
-        timeout = call.stage.timeout
-        call.deadline = None if timeout is None else now + timeout
         return True
 
     def _prepare(self, call: Call, shape: int) -> bool:
@@ -210,19 +258,10 @@ class Run(RunState):
         call.started = now = monotonic()
         if call.attempt == 1:
             fan.first[call.item] = now
-        timeout = call.stage.timeout
-        call.deadline = None if timeout is None else now + timeout
         return True
 
     def _succeeded(self, call: Call, value: Any, worker: str | None) -> None:
         k = call.node
-        if self.plan.fast[k] and not self.events.info:
-            # The hot path: a plain function with nobody listening, nothing to store or call.
-            end, start = monotonic(), self.first_start[k]
-            name, shift = self.plan.names[k], self.shift
-            attempts = self.attempts[k]
-            self.record(k, Success(name, value, attempts, start + shift, end + shift, end - start))
-            return
         key = self.cache_keys.pop(k, None) if self.cache_keys else None
         if key is not None:
             self.cache.store(key, value)  # type: ignore[union-attr]

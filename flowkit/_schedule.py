@@ -17,9 +17,10 @@ import asyncio
 import heapq
 import itertools
 import threading
+import time
 from typing import Any, Protocol
 
-from flowkit._calls import Call
+from flowkit._calls import Call, run_here
 from flowkit._engine import Run, monotonic
 from flowkit.errors import StageTimeoutError
 
@@ -74,7 +75,7 @@ class Scheduler:
                 break
             self._submit(call)
         if run.delayed:
-            self._take_delayed()
+            self.take_delayed()
 
     def take(self) -> Call | None:
         """One call to start now (for a worker that just finished one), or None."""
@@ -84,7 +85,7 @@ class Scheduler:
         if call is not None:
             self._track(call)
         if self.run.delayed:
-            self._take_delayed()
+            self.take_delayed()
         return call
 
     def settle(self, call: Call, ok: bool, value: Any, worker: str | None = None) -> None:
@@ -95,12 +96,23 @@ class Scheduler:
         inflight.remove(call)
         self.run.complete(call, ok, value, worker)
         if self.run.delayed:
-            self._take_delayed()
+            self.take_delayed()
 
     def report(self, call: Call, ok: bool, value: Any) -> Call | None:
-        """A threads worker's outcome: settle it and return the next call for that worker."""
-        self.settle(call, ok, value)
-        return None if self.run.stopping else self.take()
+        """A threads worker's outcome: settle it and return the next call for that worker
+        (`settle` and `take` in one step: this runs once per stage)."""
+        run, inflight = self.run, self.inflight
+        if call in inflight:
+            inflight.remove(call)
+            run.complete(call, ok, value)
+        following = None
+        if not run.stopping and len(inflight) < self.pool.capacity:
+            following = run.next_call()
+            if following is not None:
+                self._track(following)
+        if run.delayed:
+            self.take_delayed()
+        return following
 
     def tick(self) -> None:
         """Time out calls past their deadline and release retries whose delay passed (all of
@@ -133,8 +145,10 @@ class Scheduler:
 
     def _track(self, call: Call) -> None:
         self.inflight.add(call)
-        if call.deadline is not None and not self.pool.timeouts:
-            heapq.heappush(self.deadlines, (call.deadline, next(self._order), call))
+        if not self.pool.timeouts:
+            deadline = call.deadline
+            if deadline is not None:
+                heapq.heappush(self.deadlines, (deadline, next(self._order), call))
 
     def _submit(self, call: Call) -> None:
         self._track(call)
@@ -144,21 +158,21 @@ class Scheduler:
             self.inflight.discard(call)
             self.run.crashed(call, error)
 
-    def _take_delayed(self) -> None:
+    def take_delayed(self) -> None:
         for call in self.run.delayed:
             heapq.heappush(self.timers, (call.due, next(self._order), call))
         self.run.delayed.clear()
 
 
 def drive(run: Run, pool: Pool) -> None:
-    """Run ``run`` on ``pool`` until it is over; Ctrl-C interrupts it (see `grace`)."""
+    """Run ``run`` on ``pool`` until it is over; Ctrl-C interrupts it (see `_grace`)."""
     scheduler = Scheduler(run, pool)
     pool.open(scheduler)
     try:
         with scheduler.lock:
             run.start()
             try:
-                _loop(scheduler)
+                (_inline if getattr(pool, "inline", False) else _loop)(scheduler)
             except KeyboardInterrupt:
                 run.interrupt()
                 _grace(scheduler)
@@ -179,6 +193,34 @@ def _loop(scheduler: Scheduler) -> None:
         scheduler.tick()
     if run.interrupted:
         _grace(scheduler)
+
+
+def _inline(scheduler: Scheduler) -> None:
+    """The loop of an inline pool (``sequential``): each call runs in this thread as soon
+    as the engine hands it out; only retry timers are waited for. Due retries go first,
+    so a retry without delay follows its failed attempt at once."""
+    run = scheduler.run
+    next_call, complete, delayed, timers = (
+        run.next_call,
+        run.complete,
+        run.delayed,
+        scheduler.timers,
+    )
+    while not run.interrupted:
+        if timers:
+            scheduler.tick()
+        call = next_call()
+        if call is not None:
+            ok, value = run_here(call)
+            complete(call, ok, value)
+        if delayed:  # a failed attempt (or a raising condition) waits for its retry
+            scheduler.take_delayed()
+        if call is None:
+            if not timers:
+                return
+            wait = scheduler.wakeup()
+            if wait:
+                time.sleep(wait)
 
 
 def _grace(scheduler: Scheduler) -> None:

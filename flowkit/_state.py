@@ -12,7 +12,7 @@ import heapq
 import time
 import uuid
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from flowkit import _events as ev
@@ -25,6 +25,7 @@ from flowkit._results import (
     StageResult,
     StageResults,
     StageStatus,
+    Success,
 )
 
 if TYPE_CHECKING:
@@ -51,6 +52,39 @@ class CacheBackend(Protocol):
 
     def store(self, key: str, value: Any) -> None:
         """Save ``value`` (never raises for a value that cannot be pickled)."""
+
+
+class Records:
+    """Each stage's final record, by index: the `StageResult` stored when it ended, or, for
+    a success on the hot path, a `Success` made from the run's arrays when it is read.
+
+    A run of 100,000 plain stages then keeps no object per stage (outputs and times live
+    in flat lists), which is what keeps the garbage collector's walks short.
+    """
+
+    __slots__ = ("_run", "_stored")
+
+    def __init__(self, run: RunState, count: int) -> None:
+        self._run = run
+        self._stored: list[Record | None] = [None] * count
+
+    def __getitem__(self, k: int) -> Record | None:
+        stored = self._stored[k]
+        run = self._run
+        if stored is not None or run.status[k] is not SUCCESS:
+            return stored
+        start, end, shift = run.first_start[k], run.ended[k], run.shift
+        output, attempts = run.outputs[k], run.attempts[k]
+        return Success(run.plan.names[k], output, attempts, start + shift, end + shift, end - start)
+
+    def __setitem__(self, k: int, record: Record) -> None:
+        self._stored[k] = record
+
+    def __len__(self) -> int:
+        return len(self._stored)
+
+    def __iter__(self) -> Iterator[Record | None]:
+        return map(self.__getitem__, range(len(self._stored)))
 
 
 class RunState:
@@ -80,7 +114,8 @@ class RunState:
         n = len(plan.names)
         self.status: list[StageStatus] = [PENDING] * n
         self.outputs: list[Any] = [None] * n
-        self.records: list[Record | None] = [None] * n
+        self.records = Records(self, n)
+        self.ended = [0.0] * n  # monotonic end of each stage ended on the hot path
         self.attempts = [0] * n
         self.first_start = [0.0] * n
         self.waiting = plan.waiting.copy()
@@ -128,7 +163,7 @@ class RunState:
         self.record(k, result)
 
     def crash(self, k: int, error: Exception) -> None:
-        if self.records[k] is not None:
+        if self.status[k] is not PENDING:
             return
         self.fans.pop(k, None)
         if self.fail_fast:
@@ -137,7 +172,7 @@ class RunState:
 
     def record(self, k: int, result: Record) -> None:
         """Store stage ``k``'s final result and make the stages waiting only for it ready."""
-        if self.records[k] is not None:
+        if self.status[k] is not PENDING:
             return
         self.records[k] = result
         status = self.status[k] = result.status
@@ -157,8 +192,8 @@ class RunState:
         reason = INTERRUPTED if self.root.interrupted else NOT_STARTED
         for group in tuple(self.groups):
             group.close()
-        for k in range(len(self.records)):
-            if self.records[k] is None:
+        for k, status in enumerate(self.status):
+            if status is PENDING:
                 self.guarded(k, self.conclude, k, CANCELLED, None, reason=reason)
 
     def group_ended(self, group: RunState) -> None:

@@ -16,8 +16,10 @@ if TYPE_CHECKING:
 
 
 class InlinePool:
-    """Runs each call as it is submitted; `wait` returns its outcome."""
+    """Runs each call as it is submitted; `wait` returns its outcome. The scheduler sees
+    ``inline`` and runs its lean inline loop instead (`flowkit._schedule`)."""
 
+    inline = True
     capacity = 1
     timeouts = True  # a timed call runs in a helper thread (see flowkit._calls)
 
