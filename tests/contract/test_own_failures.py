@@ -1,0 +1,40 @@
+"""flowkit's own failures (DESIGN §11.1): a log sink that raises ends the affected stage
+FAILED and run() still returns its result, on every executor."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import structlog
+
+from contract import kinds
+from flowkit import Pipeline, StageStatus
+
+
+@pytest.fixture
+def failing_log_sink() -> Iterator[list[Any]]:
+    def explode(logger: object, method: str, event: dict[str, Any]) -> dict[str, Any]:
+        if event["event"] == "stage.succeeded" and event.get("stage") == "logged_a":
+            raise OSError("log sink failed")
+        return event
+
+    capture = structlog.testing.LogCapture()
+    structlog.configure(processors=[explode, capture])
+    yield capture.entries
+    structlog.reset_defaults()
+
+
+def test_a_raising_log_sink_fails_that_stage_and_the_run_returns(
+    executor: Any, failing_log_sink: list[Any]
+) -> None:
+    pipeline = Pipeline([kinds.logged_a, kinds.logged_b, kinds.logged_independent], fail_fast=False)
+
+    result = pipeline.run(executor=executor)
+
+    assert result.stages["logged_a"].status is StageStatus.FAILED
+    assert isinstance(result.stages["logged_a"].error, OSError)
+    assert result.stages["logged_b"].status is StageStatus.CANCELLED
+    assert result["logged_independent"] == 2
+    assert failing_log_sink[-1]["event"] == "pipeline.failed"
