@@ -3,6 +3,7 @@ executor can run them; see `contract.stages`)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 
@@ -134,6 +135,12 @@ def plain_double(x: int) -> int:
 @stage
 def decorated_inc(plain_double: int) -> int:
     return plain_double + 1
+
+
+@stage
+async def awaited(decorated_inc: int) -> int:
+    await asyncio.sleep(0)
+    return decorated_inc * 10
 
 
 def is_positive(x: int) -> bool:

@@ -15,8 +15,18 @@ import subprocess
 
 import pytest
 
+import flowkit
 from contract.harness import touch, wait_for
 from contract.scripts import HARD_TIMEOUT_S, command, environment, read_report, run_scenario
+
+
+def test_pipeline_interrupted_is_a_keyboard_interrupt_outside_flowkit_errors() -> None:
+    interrupted = getattr(flowkit, "PipelineInterrupted", None)
+
+    assert interrupted is not None, "flowkit.PipelineInterrupted is missing"
+    assert issubclass(interrupted, KeyboardInterrupt)
+    assert not issubclass(interrupted, Exception)
+    assert "PipelineInterrupted" in flowkit.__all__
 
 
 def test_a_stage_raising_keyboard_interrupt_interrupts_the_run(
