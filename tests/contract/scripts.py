@@ -87,9 +87,8 @@ def summary(result: PipelineResult | None) -> dict[str, Any]:
     }
 
 
-def main(scenario: str, spec: str, workdir: str) -> None:
+def run_one(scenario: str, executor: Any, workdir: str) -> dict[str, Any]:
     stages = [first, SCENARIOS[scenario], after, bystander]
-    executor = make_executor(spec)
     raised: BaseException | None = None
     result = None
     with capture_logs() as events:
@@ -101,21 +100,28 @@ def main(scenario: str, spec: str, workdir: str) -> None:
             raised = error
             result = getattr(error, "result", None)
     interrupted = getattr(flowkit, "PipelineInterrupted", None)
-    report = {
+    return {
+        "scenario": scenario,
         "raised": type(raised).__name__ if raised else None,
         "raised_pipeline_interrupted": bool(interrupted and isinstance(raised, interrupted)),
         "raised_keyboard_interrupt": isinstance(raised, KeyboardInterrupt),
         "events": [[e["event"], e.get("stage")] for e in events],
         **summary(result),
     }
-    print("RESULT", json.dumps(report), flush=True)
 
 
-def command(scenario: str, spec: str, workdir: str) -> list[str]:
-    """The command running ``scenario`` (stages stay importable as ``contract.scripts``,
+def main(scenarios: str, spec: str, workdir: str) -> None:
+    """Run each of the comma-separated ``scenarios`` in turn, printing a report for each."""
+    for scenario in scenarios.split(","):
+        report = run_one(scenario, make_executor(spec), workdir)
+        print("RESULT", json.dumps(report), flush=True)
+
+
+def command(scenarios: str, spec: str, workdir: str) -> list[str]:
+    """The command running ``scenarios`` (stages stay importable as ``contract.scripts``,
     which the processes executor and Dask workers need; ``__main__`` would not be)."""
     code = "import sys; from contract.scripts import main; main(*sys.argv[1:])"
-    return [sys.executable, "-c", code, scenario, spec, workdir]
+    return [sys.executable, "-c", code, scenarios, spec, workdir]
 
 
 def environment() -> dict[str, str]:
@@ -124,26 +130,47 @@ def environment() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
 
 
-def read_report(stdout: str, stderr: str) -> dict[str, Any]:
-    lines = [line for line in stdout.splitlines() if line.startswith("RESULT ")]
-    assert lines, f"the run printed no result\nstdout:\n{stdout}\nstderr:\n{stderr}"
-    report: dict[str, Any] = json.loads(lines[-1].removeprefix("RESULT "))
-    return report
+def read_reports(stdout: str) -> dict[str, dict[str, Any]]:
+    """The reports a scenario process printed, by scenario."""
+    prefix = "RESULT "
+    reports = [
+        json.loads(line[len(prefix) :]) for line in stdout.splitlines() if line.startswith(prefix)
+    ]
+    return {report["scenario"]: report for report in reports}
 
 
-def run_scenario(scenario: str, spec: str, workdir: str) -> dict[str, Any]:
-    """Run ``scenario`` in a subprocess; fail the test if it hangs."""
-    import pytest
+class ScenarioRuns:
+    """Runs scenarios in subprocesses, several per process to save start-up time, and
+    remembers the reports; a process that hangs fails the tests of its scenarios."""
 
-    try:
-        done = subprocess.run(
-            command(scenario, spec, workdir),
-            capture_output=True,
-            text=True,
-            env=environment(),
-            timeout=HARD_TIMEOUT_S,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"{scenario} on {spec}: run() hung for {HARD_TIMEOUT_S} s")
-    return read_report(done.stdout, done.stderr)
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self._runs: dict[tuple[str, str], tuple[dict[str, dict[str, Any]], str]] = {}
+
+    def report(self, scenario: str, spec: str, together: tuple[str, ...]) -> dict[str, Any]:
+        import pytest
+
+        key = (",".join(together), spec)
+        if key not in self._runs:
+            self._runs[key] = self._run(key[0], spec)
+        reports, failure = self._runs[key]
+        if scenario not in reports:
+            pytest.fail(f"{scenario} on {spec}: no report. {failure}")
+        return reports[scenario]
+
+    def _run(self, scenarios: str, spec: str) -> tuple[dict[str, dict[str, Any]], str]:
+        workdir = self.workdir / f"{spec.partition(':')[0]}-{len(self._runs)}"
+        workdir.mkdir()
+        try:
+            done = subprocess.run(
+                command(scenarios, spec, str(workdir)),
+                capture_output=True,
+                text=True,
+                env=environment(),
+                timeout=HARD_TIMEOUT_S,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as hung:
+            output = hung.stdout.decode() if isinstance(hung.stdout, bytes) else hung.stdout or ""
+            return read_reports(output), f"run() hung: no result within {HARD_TIMEOUT_S} s"
+        return read_reports(done.stdout), f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}"

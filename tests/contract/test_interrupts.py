@@ -12,12 +12,25 @@ from __future__ import annotations
 
 import signal
 import subprocess
+from typing import Any
 
 import pytest
 
 import flowkit
 from contract.harness import touch, wait_for
-from contract.scripts import HARD_TIMEOUT_S, command, environment, read_report, run_scenario
+from contract.scripts import HARD_TIMEOUT_S, ScenarioRuns, command, environment, read_reports
+
+# One process per executor runs these in turn (a process start costs up to seconds).
+BASE_EXCEPTIONS = ("system_exit", "base_exception", "keyboard_interrupt")
+
+
+@pytest.fixture(scope="session")
+def scenario_runs(tmp_path_factory: pytest.TempPathFactory) -> ScenarioRuns:
+    return ScenarioRuns(tmp_path_factory.mktemp("scenarios"))
+
+
+def run_scenario(runs: ScenarioRuns, scenario: str, spec: str) -> dict[str, Any]:
+    return runs.report(scenario, spec, BASE_EXCEPTIONS)
 
 
 def test_pipeline_interrupted_is_a_keyboard_interrupt_outside_flowkit_errors() -> None:
@@ -30,9 +43,9 @@ def test_pipeline_interrupted_is_a_keyboard_interrupt_outside_flowkit_errors() -
 
 
 def test_a_stage_raising_keyboard_interrupt_interrupts_the_run(
-    executor_spec: str, workdir: str
+    executor_spec: str, scenario_runs: ScenarioRuns
 ) -> None:
-    report = run_scenario("keyboard_interrupt", executor_spec, workdir)
+    report = run_scenario(scenario_runs, "keyboard_interrupt", executor_spec)
 
     assert report["raised_pipeline_interrupted"], report
     assert report["raised_keyboard_interrupt"]
@@ -45,9 +58,9 @@ def test_a_stage_raising_keyboard_interrupt_interrupts_the_run(
 
 
 def test_system_exit_in_a_stage_fails_that_stage_and_run_returns(
-    executor_spec: str, workdir: str
+    executor_spec: str, scenario_runs: ScenarioRuns
 ) -> None:
-    report = run_scenario("system_exit", executor_spec, workdir)
+    report = run_scenario(scenario_runs, "system_exit", executor_spec)
 
     assert report["raised"] is None, report
     assert report["status"] == "failed"
@@ -61,9 +74,9 @@ def test_system_exit_in_a_stage_fails_that_stage_and_run_returns(
 
 
 def test_another_base_exception_fails_that_stage_without_retries(
-    executor_spec: str, workdir: str
+    executor_spec: str, scenario_runs: ScenarioRuns
 ) -> None:
-    report = run_scenario("base_exception", executor_spec, workdir)
+    report = run_scenario(scenario_runs, "base_exception", executor_spec)
 
     assert report["raised"] is None, report
     assert report["stages"]["aborts"] == "failed"
@@ -95,7 +108,8 @@ def test_a_signal_interrupts_the_run_and_keeps_what_finished(
             pytest.fail(f"the run did not end within 20 s of {signum.name}")
         finally:
             touch(workdir, "release")
-    report = read_report(stdout, stderr)
+    report = read_reports(stdout).get("signal")
+    assert report, f"no result\nstdout:\n{stdout}\nstderr:\n{stderr}"
 
     assert report["raised_pipeline_interrupted"], report
     assert report["status"] == "cancelled"
