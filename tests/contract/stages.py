@@ -169,3 +169,16 @@ def queued(workdir: str) -> str:
 @stage
 def after_outlives(outlives: str) -> str:
     return outlives
+
+
+@stage
+def fails_first(workdir: str) -> None:
+    wait_for(workdir, "fails_later@stage.started")
+    raise RuntimeError("the first failure")
+
+
+@stage(retries=2)
+def fails_later(workdir: str) -> None:
+    wait_for(workdir, "fails_first@stage.failed")
+    bump(workdir, "fails_later")
+    raise ConnectionError("an attempt that fails after the fail-fast moment")

@@ -84,3 +84,25 @@ def test_running_stages_finish_and_nothing_new_starts(
         assert result.stages[name].status is CANCELLED, name
         assert sequence(events, name) == ["stage.cancelled"], name
     assert count(workdir, "queued") == 0
+
+
+def test_an_attempt_failing_after_the_failure_is_not_retried_and_ends_cancelled(
+    concurrent_executor: Any, workdir: str, events: list[dict[str, Any]]
+) -> None:
+    """``fails_later`` had retries left when its running attempt failed, after
+    ``fails_first`` had failed: it is not retried, and it did not fail its last attempt, so
+    it ends CANCELLED like a stage waiting for its retry (§3: FAILED is after the last
+    attempt)."""
+    pipeline = Pipeline([stages.fails_first, stages.fails_later])
+
+    result = pipeline.run({"workdir": workdir}, executor=concurrent_executor)
+
+    assert result.stages["fails_first"].status is FAILED
+    late = result.stages["fails_later"]
+    assert (late.status, late.attempts) == (CANCELLED, 1)
+    assert count(workdir, "fails_later") == 1
+    assert sequence(events, "fails_later") == [
+        "stage.started",
+        "stage.retrying",
+        "stage.cancelled",
+    ]
