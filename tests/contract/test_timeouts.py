@@ -1,0 +1,45 @@
+"""Timeouts on every executor (DESIGN §3, §10): StageTimeoutError, retried like any failure,
+and run() returns without waiting for the abandoned call."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from contract import stages
+from contract.harness import of, sequence
+from flowkit import Pipeline, StageStatus, StageTimeoutError
+
+
+def test_an_attempt_past_its_timeout_fails_with_stage_timeout_error(
+    executor: Any, workdir: str, events: list[dict[str, Any]]
+) -> None:
+    start = time.monotonic()
+
+    result = Pipeline([stages.stuck, stages.after_stuck]).run(
+        {"workdir": workdir}, executor=executor
+    )
+
+    assert time.monotonic() - start < 8  # the stage waits 10 s: it was not waited for
+    outcome = result.stages["stuck"]
+    assert outcome.status is StageStatus.FAILED
+    assert isinstance(outcome.error, StageTimeoutError)
+    assert (outcome.error.stage, outcome.error.timeout) == ("stuck", 0.5)
+    assert result.stages["after_stuck"].status is StageStatus.CANCELLED
+    assert of(events, "stuck", "stage.failed")[0]["error_type"] == "StageTimeoutError"
+
+
+def test_a_timed_out_attempt_is_retried(
+    executor: Any, workdir: str, events: list[dict[str, Any]]
+) -> None:
+    result = Pipeline([stages.stuck_once]).run({"workdir": workdir}, executor=executor)
+
+    outcome = result.stages["stuck_once"]
+    assert (outcome.status, outcome.attempts, outcome.output) == (StageStatus.SUCCESS, 2, 2)
+    assert sequence(events, "stuck_once") == [
+        "stage.started",
+        "stage.retrying",
+        "stage.started",
+        "stage.succeeded",
+    ]
+    assert of(events, "stuck_once", "stage.retrying")[0]["error_type"] == "StageTimeoutError"
