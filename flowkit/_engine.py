@@ -251,6 +251,11 @@ class Run(RunState):
         return True
 
     def _relaunch(self, call: Call) -> bool:
+        """Start a woken retry or a ``map_over`` item; False when it ends here instead (a
+        retry that fail-fast overtook on its way out of the timers)."""
+        if call.attempt and self.root.stopping:
+            self._cut(call)
+            return False
         if call.item is None:
             return self._launch(call)
         fan = self.fans[call.node]
@@ -273,7 +278,7 @@ class Run(RunState):
             self.interrupt()  # a stage raising it interrupts the run, as Ctrl-C does
             return True
         retry = call.stage.retry if call.item is not None else self.plan.retries[call.node]
-        if self.root.stopping or not retry.should_retry(call.attempt, error):
+        if not retry.should_retry(call.attempt, error):  # a stopping run cuts it in `wake`
             return False
         delay = retry.delay(call.attempt)
         took = monotonic() - call.started

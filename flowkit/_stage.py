@@ -231,4 +231,9 @@ class FunctionStage(Stage, Generic[P, R]):
             target = getattr(target, part, None)
         if target is self:
             return qualname
-        return (copyreg.__newobj__, (type(self),), self.__dict__.copy())  # type: ignore[attr-defined]
+        # Mapping proxies (the shared empty defaults and annotations) do not pickle.
+        state = {
+            key: dict(value) if isinstance(value, MappingProxyType) else value
+            for key, value in vars(self).items()
+        }
+        return (copyreg.__newobj__, (type(self),), state)  # type: ignore[attr-defined]

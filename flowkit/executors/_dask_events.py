@@ -15,9 +15,18 @@ import distributed
 from flowkit._traceback import with_remote_traceback
 from flowkit.errors import WorkerDiedError
 
-__all__ = ["REMOTE_TRACEBACK", "LossListener", "listener", "task_error", "worker_died"]
+__all__ = ["REMOTE_TRACEBACK", "Escaped", "LossListener", "listener", "task_error", "worker_died"]
 
 REMOTE_TRACEBACK = "_flowkit_traceback"  # the attribute a worker sets on a stage's error
+
+
+class Escaped(Exception):  # noqa: N818 - it carries, it is not the error
+    """A ``BaseException`` that is not an ``Exception``, raised by a stage on a Dask worker,
+    on its way back to the driver (where `task_error` unpacks it)."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(error)
+        self.error = error
 
 
 class LossListener:
@@ -78,6 +87,8 @@ def task_error(stage: str, future: Any) -> BaseException:
         lost = worker_died(getattr(error.last_worker, "address", "?"), stage)
         lost.__cause__ = error
         return lost
+    if isinstance(error, Escaped):
+        error = error.error  # a SystemExit or KeyboardInterrupt the worker carried back
     if isinstance(error, BaseException):
         text = getattr(error, REMOTE_TRACEBACK, None)
         if isinstance(text, str):

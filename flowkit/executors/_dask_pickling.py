@@ -18,7 +18,7 @@ from flowkit._composite import ConditionalStage, ParallelStage
 from flowkit._stage import Stage
 from flowkit._traceback import format_error
 from flowkit.errors import PipelineDefinitionError
-from flowkit.executors._dask_events import REMOTE_TRACEBACK
+from flowkit.executors._dask_events import REMOTE_TRACEBACK, Escaped
 from flowkit.executors._protocol import call_stage, unpicklable_argument
 
 __all__ = ["Payloads", "output_error", "run_on_worker", "submit_error"]
@@ -41,7 +41,10 @@ def run_on_worker(name: str, payload: bytes, kwargs: dict[str, Any]) -> Any:
     except BaseException as error:
         # The traceback travels as text (an attribute pickles with the error).
         setattr(error, REMOTE_TRACEBACK, format_error(error))
-        raise
+        if isinstance(error, Exception):
+            raise
+        # SystemExit or KeyboardInterrupt would take the Dask worker down: carry it back.
+        raise Escaped(error) from None
 
 
 class Payloads:
