@@ -20,9 +20,10 @@ from urllib.parse import unquote
 
 from flowkit._cache import files as _cache_files
 from flowkit._cache.files import CacheStats, stage_dirname
-from flowkit._cache.fingerprint import UnhashableError, call_digest, stage_prefix, type_name
+from flowkit._cache.fingerprint import stage_prefix
 from flowkit._cache.key import open_directory
 from flowkit._cache.store import EntryFiles, InvalidEntryError, StaleEntryError, UnpicklableError
+from flowkit._cache.values import UnhashableError, call_digest, type_name
 from flowkit._stage import Stage
 
 __all__ = ["Cache"]

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from flowkit._cache.files import ENTRY_SUFFIX, TEMP_SUFFIX
-from flowkit._cache.fingerprint import PICKLE_PROTOCOL
+from flowkit._cache.values import PICKLE_PROTOCOL
 
 __all__ = ["MAGIC", "EntryFiles", "InvalidEntryError", "StaleEntryError", "UnpicklableError"]
 

@@ -1,10 +1,12 @@
 """Dask-side failures as stage errors: the listener that hears the scheduler report a lost
 worker, and the error that a lost worker or a failed task becomes (a lost worker is a
-`WorkerDiedError`, as with the ``processes`` executor).
+`WorkerDiedError`, as with the ``processes`` executor); and the options of a private
+``LocalCluster``, which decide how worker loss is handled.
 """
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 import weakref
@@ -15,7 +17,15 @@ import distributed
 from flowkit._traceback import with_remote_traceback
 from flowkit.errors import WorkerDiedError
 
-__all__ = ["REMOTE_TRACEBACK", "Escaped", "LossListener", "listener", "task_error", "worker_died"]
+__all__ = [
+    "REMOTE_TRACEBACK",
+    "Escaped",
+    "LossListener",
+    "listener",
+    "local_cluster_options",
+    "task_error",
+    "worker_died",
+]
 
 REMOTE_TRACEBACK = "_flowkit_traceback"  # the attribute a worker sets on a stage's error
 
@@ -72,6 +82,28 @@ def listener(client: Any) -> LossListener:
     """The one listener of ``client``."""
     with _listeners_lock:
         return _listeners.setdefault(client, LossListener())
+
+
+def local_cluster_options(cluster_options: dict[str, Any]) -> dict[str, Any]:
+    """The ``LocalCluster`` options of a private cluster, ``cluster_options`` on top."""
+    options: dict[str, Any] = {
+        "n_workers": max(1, min(4, os.cpu_count() or 1)),
+        "threads_per_worker": 1,
+        "processes": True,
+        "host": "127.0.0.1",
+        "dashboard_address": None,
+        **cluster_options,
+    }
+    options["scheduler_kwargs"] = {
+        # Dask must not re-run a call whose worker died: that is a failed attempt, and
+        # the stage's retries decide (no silent second run of its code).
+        "allowed_failures": 0,
+        # Even without a dashboard the scheduler serves /health and /metrics over HTTP,
+        # by default on port 8787 of every interface: loopback and a free port instead.
+        "dashboard_address": "127.0.0.1:0",
+        **options.get("scheduler_kwargs", {}),
+    }
+    return options
 
 
 def worker_died(worker: str, stage: str) -> WorkerDiedError:

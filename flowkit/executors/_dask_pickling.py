@@ -14,7 +14,6 @@ from typing import Any
 
 import distributed
 
-from flowkit._composite import ConditionalStage, ParallelStage
 from flowkit._stage import Stage
 from flowkit._traceback import format_error
 from flowkit.errors import PipelineDefinitionError
@@ -86,9 +85,11 @@ def _by_name_in_main(stage: Stage) -> str | None:
     """The name of a stage (or child) that pickles as a reference to ``__main__``, whose
     namesake on a worker is some other script, or None. (A stage pickles by reference when
     it is the module attribute named by its ``__qualname__``, see ``FunctionStage``.)"""
-    if isinstance(stage, ParallelStage):
-        return next(filter(None, map(_by_name_in_main, stage.stages)), None)
-    if isinstance(stage, ConditionalStage) and _by_name_in_main(stage.inner) is not None:
+    children = getattr(stage, "stages", None)  # a parallel group
+    if isinstance(children, tuple):
+        return next(filter(None, map(_by_name_in_main, children)), None)
+    inner = getattr(stage, "inner", None)  # a condition around a stage
+    if isinstance(inner, Stage) and _by_name_in_main(inner) is not None:
         return stage.name
     if getattr(stage, "__module__", None) != "__main__":
         return None

@@ -5,9 +5,8 @@ cache); this executor only turns calls into tasks. A dependency's output reaches
 dependents as the Dask future of the task that made it, so data moves worker to worker; the
 driver also fetches each output once, for the run's result.
 
-A worker that dies while it runs a call makes that attempt fail with
-`WorkerDiedError` (as with the ``processes`` executor): the
-stage's retries decide what happens next, and the loss shows in the event log.
+A worker that dies while it runs a call makes that attempt fail with `WorkerDiedError` (as
+with the ``processes`` executor): the stage's retries decide, and the loss shows in the log.
 
 What travels to the workers is in `flowkit.executors._dask_pickling`; how a lost
 worker or a failed task becomes a stage's error, in `flowkit.executors._dask_events`.
@@ -15,7 +14,6 @@ worker or a failed task becomes a stage's error, in `flowkit.executors._dask_eve
 
 from __future__ import annotations
 
-import os
 import queue
 import uuid
 from collections.abc import Hashable, Iterable
@@ -26,7 +24,7 @@ import distributed as _distributed
 
 from flowkit._stage import Stage
 from flowkit.errors import PipelineDefinitionError
-from flowkit.executors._dask_events import listener, task_error, worker_died
+from flowkit.executors._dask_events import listener, local_cluster_options, task_error, worker_died
 from flowkit.executors._dask_pickling import Payloads, output_error, run_on_worker, submit_error
 from flowkit.executors._protocol import Completion
 
@@ -131,7 +129,9 @@ class DaskExecutor:
             return self._client
         try:
             if self.address is None:
-                self._cluster = distributed.LocalCluster(**self._local_options())
+                self._cluster = distributed.LocalCluster(
+                    **local_cluster_options(self.cluster_options)
+                )
                 self._client = distributed.Client(self._cluster, set_as_default=False)
             else:
                 self._client = distributed.Client(self.address, set_as_default=False)
@@ -146,26 +146,6 @@ class DaskExecutor:
             self.close()
             raise
         return self._client
-
-    def _local_options(self) -> dict[str, Any]:
-        options: dict[str, Any] = {
-            "n_workers": max(1, min(4, os.cpu_count() or 1)),
-            "threads_per_worker": 1,
-            "processes": True,
-            "host": "127.0.0.1",
-            "dashboard_address": None,
-            **self.cluster_options,
-        }
-        options["scheduler_kwargs"] = {
-            # Dask must not re-run a call whose worker died: that is a failed attempt, and
-            # the stage's retries decide (no silent second run of its code).
-            "allowed_failures": 0,
-            # Even without a dashboard the scheduler serves /health and /metrics over HTTP,
-            # by default on port 8787 of every interface: loopback and a free port instead.
-            "dashboard_address": "127.0.0.1:0",
-            **options.get("scheduler_kwargs", {}),
-        }
-        return options
 
     # -- the Executor protocol -------------------------------------------------------------
 
