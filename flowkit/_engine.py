@@ -12,7 +12,7 @@ a nested `Run` over the group's own plan, sharing the root's events and fail-fas
 from __future__ import annotations
 
 import time
-from heapq import heappop, heappush
+from heapq import heappop
 from typing import Any
 
 from flowkit import _events as ev
@@ -89,7 +89,7 @@ class Run(RunState):
             elif not ok:
                 self.attempt_failed(call, value, worker)
             elif self.plan.fast[k] and not self.events.info:
-                self._record_success(k, value)
+                self.record_success(k, value)
             else:
                 self._succeeded(call, value, worker)
         except Exception as error:  # noqa: BLE001 - flowkit's own failure, see crash
@@ -121,22 +121,6 @@ class Run(RunState):
         root.interrupted = root.stopping = True
 
     # -- stages --------------------------------------------------------------------------
-
-    def _record_success(self, k: int, value: Any) -> None:
-        """The hot path's ending: a plain function, nobody listening, nothing to store or
-        call; `record` for a success, without its generality."""
-        plan = self.plan
-        self.ended[k] = monotonic()  # the record is made from the arrays when read
-        self.status[k] = SUCCESS
-        self.outputs[k] = value
-        self.remaining -= 1
-        waiting, ready = self.waiting, self.ready
-        for j in plan.dependents[k]:
-            waiting[j] -= 1
-            if not waiting[j]:
-                heappush(ready, j)
-        if not self.remaining and self.parent is not None:
-            self.parent.group_ended(self)
 
     def _next_started(self) -> Call | None:
         """A retry whose delay passed, a ``map_over`` item or a group's child, or None."""
@@ -209,28 +193,36 @@ class Run(RunState):
         """Start the next attempt of ``call``'s stage; False when it ends or fans out here."""
         k = call.node
         call.attempt = self.attempts[k] = self.attempts[k] + 1
-        call.started = now = monotonic()
-        if not self.first_start[k]:
-            self.first_start[k] = now
+        call.started = monotonic()
         shape = self.plan.shape[k]
+        if shape & CONDITIONAL and not self._condition(call):
+            return False
+        if not self.first_start[k]:
+            self.first_start[k] = call.started
         if shape and not self._prepare(call, shape):
             return False
         if self.events.info:
             ev.emit_started(self.events, call)
         return True
 
+    def _condition(self, call: Call) -> bool:
+        """Evaluate the stage's condition before the attempt: False when it ends here
+        (skipped, never started) or the condition raised (a failed attempt)."""
+        k = call.node
+        try:
+            run = call.stage.should_run(call.kwargs)
+        except Exception as error:  # noqa: BLE001 - a raising condition is a failed attempt
+            if not self.first_start[k]:
+                self.first_start[k] = call.started
+            self.attempt_failed(call, error)
+            return False
+        if not run:
+            self.conclude(k, SKIPPED, reason="condition is false")
+        return bool(run)
+
     def _prepare(self, call: Call, shape: int) -> bool:
         """What happens before an attempt of a stage that is not a plain function."""
         k, stage, kwargs = call.node, call.stage, call.kwargs
-        if shape & CONDITIONAL:
-            try:
-                run = stage.should_run(kwargs)
-            except Exception as error:  # noqa: BLE001 - a raising condition is a failed attempt
-                self.attempt_failed(call, error)
-                return False
-            if not run:
-                self.conclude(k, SKIPPED, reason="condition is false")
-                return False
         if shape & CONTEXT_ARG:
             kwargs[CONTEXT] = context(self, k, kwargs, call.attempt)
         if shape & FAN_OUT:

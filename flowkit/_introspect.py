@@ -51,7 +51,7 @@ def introspect(fn: Callable[..., Any], name: str) -> Introspection:
             defaults.update(zip(positional[-len(fn.__defaults__) :], fn.__defaults__, strict=True))
         if fn.__kwdefaults__:
             defaults.update(fn.__kwdefaults__)
-        return params, defaults, dict(fn.__annotations__)
+        return params, defaults, fn.__annotations__  # read-only behind a MappingProxyType
     try:
         signature = inspect.signature(fn)
     except (TypeError, ValueError) as error:

@@ -66,6 +66,21 @@ class StageResult:
         )
 
 
+class Outputs(dict[str, Any]):
+    """``PipelineResult.outputs``: a dict (JSON-able, comparable) that refuses changes, so
+    one dict can serve every access."""
+
+    def _refuse(self, *args: object, **kwargs: object) -> None:
+        raise TypeError("PipelineResult.outputs is read-only; copy it with dict(...) to change it")
+
+    __setitem__ = __delitem__ = _refuse
+    clear = pop = popitem = setdefault = update = _refuse  # type: ignore[assignment]
+
+    def __ior__(self, other: object) -> Outputs:  # type: ignore[override,misc]
+        self._refuse()
+        return self
+
+
 @attrs.frozen(repr=False)
 class PipelineResult:
     """The outcome of one pipeline run: every stage's result, in pipeline order."""
@@ -77,6 +92,9 @@ class PipelineResult:
     started_at: float
     finished_at: float
     duration: float
+    _outputs: dict[str, Any] | None = attrs.field(
+        default=None, init=False, eq=False, repr=False, alias="_outputs"
+    )
 
     def _count(self, status: StageStatus) -> int:
         stages = self.stages
@@ -110,10 +128,18 @@ class PipelineResult:
 
     @property
     def outputs(self) -> dict[str, Any]:
-        """The output of every successful stage, by name."""
-        return {
-            name: r.output for name, r in self.stages.items() if r.status is StageStatus.SUCCESS
-        }
+        """The output of every successful stage, by name (read-only; built on first use)."""
+        outputs = self._outputs
+        if outputs is None:
+            stages = self.stages
+            # The raw records: no StageResult is built for a stage just to read its output.
+            records = stages.records() if isinstance(stages, StageResults) else stages.values()
+            success = StageStatus.SUCCESS
+            outputs = Outputs(
+                (n, r.output) for n, r in zip(stages, records, strict=True) if r.status is success
+            )
+            object.__setattr__(self, "_outputs", outputs)
+        return outputs
 
     def __getitem__(self, name: str) -> Any:
         """Return the output of stage ``name``.
