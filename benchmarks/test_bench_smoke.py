@@ -64,3 +64,19 @@ def test_missing_peer_is_skipped_with_a_message(tmp_path: Path) -> None:
     row = json.loads(output.read_text())["rows"][0]
     assert row["cells"]["hamilton"]["note"] == "not installed"
     assert row["cells"]["flowkit seq"]["value"] > 0
+
+
+@pytest.mark.slow
+def test_the_engine_figures_come_with_their_plain_python_reference() -> None:
+    completed = subprocess.run(
+        [sys.executable, str(RUN.parent / "scale.py"), "--quick", "--reps", "1"],
+        capture_output=True,
+        text=True,
+        timeout=110,
+        check=False,
+    )
+
+    assert completed.returncode == 0, completed.stderr
+    rows = [line.split("|")[1:-1] for line in completed.stdout.splitlines()[2:]]
+    assert len(rows) == 9
+    assert all(float(plain.replace(",", "")) > 0 for _, _, plain, *_ in rows)
