@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-LOCAL_EXECUTORS = ("sequential", "threads")
+LOCAL_EXECUTORS = ("sequential", "threads", "async")
 
 
 @pytest.fixture(params=LOCAL_EXECUTORS)

@@ -1,4 +1,5 @@
-"""SIGTERM during ``run()`` cancels cleanly, like Ctrl-C, in every local executor."""
+"""SIGTERM during ``run()`` cancels cleanly, like Ctrl-C, in every local executor: run()
+raises ``PipelineInterrupted`` carrying the cancelled result."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 SCRIPT = textwrap.dedent(
     """
     import asyncio, sys, time
-    from flowkit import Pipeline, stage
+    from flowkit import Pipeline, PipelineInterrupted, stage
 
     @stage
     def quick() -> int:
@@ -32,7 +33,10 @@ SCRIPT = textwrap.dedent(
 
     executor = sys.argv[1]
     pipeline = Pipeline([quick, aslow if executor == "async" else slow])
-    result = pipeline.run(executor=executor)
+    try:
+        pipeline.run(executor=executor)
+    except PipelineInterrupted as interrupted:  # DESIGN 11.1: run() raises, with the result
+        result = interrupted.result
     print("result:", result.status.value, *(r.status.value for r in result.stages.values()))
     """
 )
