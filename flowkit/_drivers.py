@@ -300,6 +300,7 @@ def run_group(
     Raises:
         Exception: The first failed child's error, after all children finished.
     """
+    kwargs = stage.child_inputs(kwargs)
     graph = stage.graph
     # A group runs its children concurrently whatever the executor (DESIGN §2): its own
     # max_workers, else the default pool size.

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any, Protocol
 
 from flowkit import _events as ev
@@ -25,6 +26,7 @@ from flowkit._results import (
     StageStatus,
     Success,
 )
+from flowkit._seed import final_hooks, output_key
 from flowkit._stage import CONTEXT, Stage
 
 PENDING = StageStatus.PENDING
@@ -164,12 +166,12 @@ class Run:
         look it up in the cache, emit ``stage.started``. Returns the final result when the
         stage ends here (condition false, cache hit), else None: call it now."""
         attempt = self.attempts[k] = self.attempts[k] + 1
+        if self.plan.wants_context[k]:  # before the condition, which may take it too
+            kwargs[CONTEXT] = self._context(k, kwargs, attempt)
         if self.plan.conditional[k] and not stage.should_run(kwargs):
             return self.conclude(k, SKIPPED, reason="condition is false")
         if not self.first_start[k]:
             self.first_start[k] = monotonic()
-        if self.plan.wants_context[k]:
-            kwargs[CONTEXT] = self._context(k, kwargs, attempt)
         cache = self.cache
         if cache is not None and stage.cache and stage.map_over is None:
             key = cache.key(stage, kwargs)
@@ -395,15 +397,21 @@ class Run:
         else:
             events.emit(f"stage.{status.value}", stage=name, status=status.value, reason=reason)
         # Hooks run once the final status is known and reported; they cannot change it.
-        stage = self.plan.stages[k]
-        hook = (
-            stage.on_success
-            if status is SUCCESS
-            else (stage.on_failure if status is FAILED else None)
-        )
-        if hook is not None:
+        for hook in final_hooks(self.plan.stages[k], status.value, lambda: self.hook_context(k)):
             self._run_hook(hook, result)
         return result
+
+    def hook_context(self, k: int) -> Mapping[str, Any]:
+        """The context a hook method of stage ``k`` receives: the inputs and the outputs
+        of its dependencies (also under ``stage_<name>_output``)."""
+        done = {
+            self.plan.names[j]: self.outputs[j]
+            for j in self.plan.deps[k]
+            if self.status[j] is SUCCESS
+        }
+        return MappingProxyType(
+            {**self.inputs, **done, **{output_key(n): v for n, v in done.items()}}
+        )
 
     def _run_hook(self, hook: Callable[[StageResult], object], result: StageResult) -> None:
         try:
