@@ -91,16 +91,9 @@ def retry_policy(name: str, retries: int, *options: Any) -> Retry:
         raise PipelineDefinitionError(f"stage {name!r}: {error}") from None
 
 
-@attrs.define(slots=False, eq=False, kw_only=True, init=False, on_setattr=attrs.setters.NO_OP)
-class Stage(abc.ABC):
-    """One step of a pipeline. Subclass it for custom stage kinds.
-
-    Subclasses provide `execute` and usually `parameters` (the names the stage takes; names
-    of other stages are dependencies, the rest are pipeline inputs). A subclass that keeps
-    the default `parameters` is written seed-style: its ``execute(self, context)`` gets the
-    context mapping. ``on_success(self, result, context)`` / ``on_failure(...)`` methods
-    are hooks, called after the hook callables of the same name.
-    """
+@attrs.define(slots=False, eq=False, kw_only=True, on_setattr=attrs.setters.NO_OP)
+class StageFields:
+    """The fields every stage has; their keyword form is flowkit's `Stage.__init__`."""
 
     name: str = attrs.field(validator=_check_name)
     depends_on: tuple[str, ...] = attrs.field(default=(), converter=_names)
@@ -113,6 +106,17 @@ class Stage(abc.ABC):
     cache: bool = False
     version: str | None = None
     display_name: str | None = None
+
+
+class Stage(StageFields, abc.ABC):
+    """One step of a pipeline. Subclass it for custom stage kinds.
+
+    Subclasses provide `execute` and usually `parameters` (the names the stage takes; names
+    of other stages are dependencies, the rest are pipeline inputs). A subclass that keeps
+    the default `parameters` is written seed-style: its ``execute(self, context)`` gets the
+    context mapping. ``on_success(self, result, context)`` / ``on_failure(...)`` methods
+    are hooks, called after the hook callables of the same name.
+    """
 
     def __init__(
         self,
@@ -132,7 +136,7 @@ class Stage(abc.ABC):
                 fields["depends_on"] = depends_on
         else:
             fields.update(seed_fields(stage_id, name, depends_on, retry_count, timeout_s))  # type: ignore[arg-type]
-        self.__attrs_init__(**fields)
+        StageFields.__init__(self, **fields)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -142,7 +146,7 @@ class Stage(abc.ABC):
             and cls.parameters is Stage.parameters
             and not getattr(execute, "takes_context_mapping", False)
         ):
-            cls.execute = context_execute(execute)  # type: ignore[method-assign]
+            cls.execute = context_execute(execute)  # type: ignore[method-assign,assignment]
 
     @property
     def parameters(self) -> tuple[str, ...]:

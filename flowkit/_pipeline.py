@@ -16,6 +16,7 @@ from flowkit._graph import Graph, InputSpec, compile_graph, needed_stages
 from flowkit._plan import Plan
 from flowkit._render import to_dot, to_mermaid
 from flowkit._results import PipelineResult
+from flowkit._seed import SeedPipelineMethods, pipeline_names, run_inputs
 from flowkit._stage import FunctionStage, Stage
 from flowkit.errors import (
     DuplicateStageError,
@@ -27,25 +28,29 @@ from flowkit.errors import (
 StageLike = Stage | Callable[..., Any]
 
 
-class Pipeline:
+class Pipeline(SeedPipelineMethods):
     """A named set of stages whose dependencies come from their parameter names.
 
     Args:
-        stages: Stages or plain callables (wrapped in `FunctionStage`).
-        name: The pipeline's name, used in events and results.
+        stages: Stages or plain callables (wrapped in `FunctionStage`); a string is the
+            seed's ``Pipeline(pipeline_id)``.
+        name: The pipeline's name, used in events and results (with ``pipeline_id``, the
+            seed's display name, kept as ``display_name``).
         fail_fast: Stop starting new stages after the first failure.
         context: Default input values; ``run(inputs=...)`` overrides them.
+        pipeline_id: The seed's id of the pipeline: then it is the name.
     """
 
     def __init__(
         self,
-        stages: Iterable[StageLike] = (),
-        *,
-        name: str = "pipeline",
+        stages: Iterable[StageLike] | str = (),
+        name: str | None = None,
         fail_fast: bool = True,
+        *,
         context: Mapping[str, Any] | None = None,
+        pipeline_id: str | None = None,
     ) -> None:
-        self.name = name
+        items, self.name, self.display_name = pipeline_names(stages, name, pipeline_id)
         self.fail_fast = fail_fast
         self.context: dict[str, Any] = dict(context or {})
         self._stages: dict[str, Stage] = {}
@@ -53,7 +58,7 @@ class Pipeline:
         self._plans: dict[tuple[tuple[str, ...], frozenset[str]], Plan] = {}
         self.stage = StageDecorator(register=self.add)
         """The `flowkit.stage` decorator, also registering the stage here."""
-        for item in stages:
+        for item in items:
             self.add(item)
 
     @classmethod
@@ -199,6 +204,7 @@ class Pipeline:
         max_workers: int | None = None,
         fail_fast: bool | None = None,
         cache: str | os.PathLike[str] | CacheBackend | None = None,
+        initial_context: Mapping[str, Any] | None = None,
     ) -> PipelineResult:
         """Run the pipeline and return its result (it does not raise when a stage fails;
         see `PipelineResult.raise_on_failure`).
@@ -213,6 +219,7 @@ class Pipeline:
             fail_fast: Override the pipeline's ``fail_fast``.
             cache: A directory or `flowkit.Cache`; stages marked ``cache=True`` are
                 then loaded from it when their code and arguments are unchanged.
+            initial_context: The seed's name for ``inputs``.
 
         Raises:
             PipelineDefinitionError: The definition, a target or an override is invalid.
@@ -223,7 +230,7 @@ class Pipeline:
         return execute(
             self,
             executor,
-            inputs=inputs,
+            inputs=run_inputs(inputs, initial_context),
             targets=targets,
             overrides=overrides,
             max_workers=max_workers,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from flowkit._context import StageContext
 from flowkit._retry import NO_RETRY, Retry
@@ -171,3 +171,56 @@ def direct_arguments(stage: Any, context: Mapping[str, Any]) -> Any:
     if CONTEXT in params:
         arguments[CONTEXT] = context
     return arguments
+
+
+class _Registry(Protocol):
+    name: str
+    context: dict[str, Any]
+
+    def add(self, stage: Any) -> Any: ...
+
+
+Registry = TypeVar("Registry", bound=_Registry)
+
+
+class SeedPipelineMethods:
+    """The seed's `Pipeline` methods, beside flowkit's."""
+
+    def add_stage(self: Registry, stage: Any) -> Registry:
+        """`Pipeline.add` that returns the pipeline, for chaining."""
+        self.add(stage)
+        return self
+
+    def set_context(self: Registry, key: str, value: Any) -> Registry:
+        """Set the default value of input ``key``; returns the pipeline."""
+        self.context[key] = value
+        return self
+
+    @property
+    def pipeline_id(self: _Registry) -> str:
+        """The seed's name for `name`."""
+        return self.name
+
+
+def pipeline_names(
+    stages: Any, name: str | None, pipeline_id: str | None
+) -> tuple[Any, str, str | None]:
+    """``(stages, name, display_name)`` of flowkit's ``Pipeline(stages, name=...)`` or the
+    seed's ``Pipeline(pipeline_id, name)``: the id is the name, the seed's name a display
+    name."""
+    if isinstance(stages, str):
+        stages, pipeline_id = (), stages
+    if pipeline_id is None:
+        return stages, name or "pipeline", None
+    return stages, pipeline_id, name
+
+
+def run_inputs(
+    inputs: Mapping[str, Any] | None, initial_context: Mapping[str, Any] | None
+) -> Mapping[str, Any] | None:
+    """``run(initial_context=...)``, the seed's name for ``inputs``."""
+    if initial_context is None:
+        return inputs
+    if inputs is not None:
+        raise TypeError("pass the inputs as inputs= or initial_context=, not both")
+    return initial_context

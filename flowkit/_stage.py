@@ -13,7 +13,6 @@ from typing import Any, Generic, ParamSpec, TypeVar, overload
 import attrs
 
 from flowkit._base import (
-    CONTEXT,
     CONTEXT_ONLY,
     EMPTY,
     Hook,
@@ -25,7 +24,7 @@ from flowkit._base import (
 )
 from flowkit._introspect import Introspection, introspect
 from flowkit._retry import Retry
-from flowkit._seed import seed_context, seed_fields
+from flowkit._seed import CONTEXT, seed_context, seed_fields
 from flowkit.errors import PipelineDefinitionError
 
 __all__ = [
@@ -105,7 +104,15 @@ class FunctionStage(Stage, Generic[P, R]):
         version: str | None = None,
     ) -> None: ...
 
-    def __init__(
+    def __init__(self, fn: Any, /, *args: Any, **options: Any) -> None:
+        if args:
+            raise TypeError(
+                f"FunctionStage({fn!r}, ...) takes the function and keyword options only; the "
+                "seed's form starts with the stage id: FunctionStage('id', func)"
+            )
+        self._build(fn, **options)
+
+    def _build(
         self,
         fn: Callable[P, R],
         *,
@@ -214,7 +221,7 @@ class ContextFunctionStage(FunctionStage[P, R]):
     ) -> None:
         fields = seed_fields(stage_id, name, depends_on, retry_count, timeout_s)
         retry: Retry = fields["retry"]
-        super().__init__(
+        self._build(
             func,
             name=stage_id,
             depends_on=fields["depends_on"],
@@ -231,6 +238,6 @@ class ContextFunctionStage(FunctionStage[P, R]):
         return CONTEXT_ONLY, {}, {} if returns is inspect.Signature.empty else {"return": returns}
 
     def execute(self, kwargs: dict[str, Any]) -> object:
-        return self.fn(seed_context(kwargs, self.depends_on))  # type: ignore[call-arg]
+        return self.fn(seed_context(kwargs, self.depends_on))  # type: ignore[call-arg,arg-type]
 
     execute.takes_context_mapping = True  # type: ignore[attr-defined]
