@@ -10,7 +10,7 @@ import attrs
 
 from flowkit._graph import Graph, compile_graph
 from flowkit._introspect import introspect
-from flowkit._seed import ContextPredicate, direct_arguments, is_run_call
+from flowkit._seed import ContextPredicate, direct_arguments, is_run_call, seed_context
 from flowkit._stage import CONTEXT, FunctionStage, P, R, Stage, _caller_module, _names
 from flowkit.errors import PipelineDefinitionError
 
@@ -199,10 +199,10 @@ class ParallelStage(Stage):
     def child_inputs(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         """The inputs of the children's run: the group's arguments, with the group's
         context (inputs and dependency outputs, for children that take ``context``)
-        spread out beside them."""
-        context = kwargs.get(CONTEXT)
-        if not isinstance(context, Mapping):
+        spread out beside them, each dependency's also under ``stage_<name>_output``."""
+        if not is_run_call(kwargs):
             return kwargs
+        context = seed_context(kwargs, self.depends_on)
         return {**context, **{k: v for k, v in kwargs.items() if k != CONTEXT}}
 
     @property
