@@ -157,6 +157,12 @@ class Stage(StageFields, abc.ABC):
     def execute(self, kwargs: dict[str, Any]) -> object:
         """Run the stage once with its arguments by name and return its output."""
 
+    def __getstate__(self) -> dict[str, Any]:
+        # Read-only views (shared empty mappings) do not pickle; their contents do.
+        return {
+            k: dict(v) if isinstance(v, MappingProxyType) else v for k, v in vars(self).items()
+        }
+
     @property
     def stage_id(self) -> str:
         """The seed's name for `name`."""

@@ -54,6 +54,10 @@ class ConditionalStage(Stage, Generic[P, R]):
         """``ConditionalStage(inner, condition)``, or the seed's ``ConditionalStage(stage_id,
         condition, stage)`` whose ``condition(context)`` takes the context mapping."""
         name = inner if isinstance(inner, str) else None
+        if name is not None and stage is None:
+            raise PipelineDefinitionError(
+                f"ConditionalStage({name!r}, condition, stage): the stage to run is missing"
+            )
         inner = _as_stage(stage if isinstance(inner, str) else inner)  # type: ignore[arg-type]
         if not callable(condition):
             raise PipelineDefinitionError(

@@ -197,7 +197,7 @@ class FunctionStage(Stage, Generic[P, R]):
             target = getattr(target, part, None)
         if target is self:
             return qualname
-        return (copyreg.__newobj__, (type(self),), self.__dict__.copy())  # type: ignore[attr-defined]
+        return (copyreg.__newobj__, (type(self),), self.__getstate__())  # type: ignore[attr-defined]
 
 
 @attrs.define(slots=False, eq=False, init=False, repr=False, on_setattr=attrs.setters.NO_OP)
