@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from flowkit._results import StageResult
 
 Hook = Callable[["StageResult"], object]
+HookMethod = Callable[["StageResult", Any], object]
+"""A subclass's ``on_success(self, result, context)`` method, once bound."""
 
 CONTEXT_ONLY = (CONTEXT,)
 _NO_RETRY_OPTIONS = (0, 0.0, 60.0, False, Exception)
@@ -99,8 +101,9 @@ class StageFields:
     depends_on: tuple[str, ...] = attrs.field(default=(), converter=_names)
     retry: Retry = NO_RETRY
     timeout: float | None = attrs.field(default=None, validator=_check_timeout)
-    on_success: Hook | None = None
-    on_failure: Hook | None = None
+    # Typed to allow a subclass's hook methods too; the value given is a one-argument hook.
+    on_success: Hook | HookMethod | None = None
+    on_failure: Hook | HookMethod | None = None
     tags: frozenset[str] = attrs.field(default=frozenset(), converter=_tags)
     map_over: str | None = None
     cache: bool = False
@@ -159,9 +162,7 @@ class Stage(StageFields, abc.ABC):
 
     def __getstate__(self) -> dict[str, Any]:
         # Read-only views (shared empty mappings) do not pickle; their contents do.
-        return {
-            k: dict(v) if isinstance(v, MappingProxyType) else v for k, v in vars(self).items()
-        }
+        return {k: dict(v) if isinstance(v, MappingProxyType) else v for k, v in vars(self).items()}
 
     @property
     def stage_id(self) -> str:

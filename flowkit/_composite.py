@@ -41,7 +41,11 @@ class ConditionalStage(Stage, Generic[P, R]):
 
     @overload
     def __init__(
-        self, stage_id: str, condition: Callable[[Any], object], stage: Stage, /
+        self: ConditionalStage[..., Any],
+        stage_id: str,
+        condition: Callable[[Any], object],
+        stage: Stage,
+        /,
     ) -> None: ...
 
     def __init__(

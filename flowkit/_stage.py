@@ -69,7 +69,6 @@ class FunctionStage(Stage, Generic[P, R]):
         self,
         stage_id: str,
         func: Callable[P, R],
-        /,
         *,
         name: str | None = None,
         depends_on: str | Iterable[str] | None = None,
@@ -104,13 +103,13 @@ class FunctionStage(Stage, Generic[P, R]):
         version: str | None = None,
     ) -> None: ...
 
-    def __init__(self, fn: Any, /, *args: Any, **options: Any) -> None:
-        if args:
+    def __init__(self, *args: Any, **options: Any) -> None:
+        if len(args) != 1:
             raise TypeError(
-                f"FunctionStage({fn!r}, ...) takes the function and keyword options only; the "
+                f"FunctionStage{args!r} takes the function and keyword options only; the "
                 "seed's form starts with the stage id: FunctionStage('id', func)"
             )
-        self._build(fn, **options)
+        self._build(args[0], **options)
 
     def _build(
         self,
@@ -211,7 +210,6 @@ class ContextFunctionStage(FunctionStage[P, R]):
         self,
         stage_id: str,
         func: Callable[P, R],
-        /,
         *,
         name: str | None = None,
         depends_on: str | Iterable[str] | None = None,

@@ -35,6 +35,8 @@ def decorated(plus_ten: int) -> int:
 read = FunctionStage("read", _read)
 doubled = FunctionStage("doubled", _doubled, depends_on=["read"])
 plus_ten = PlusTen("plus_ten", depends_on=["doubled"])
+
+
 def _positive(context: dict[str, Any]) -> bool:
     return bool(context["stage_decorated_output"] > 0)
 

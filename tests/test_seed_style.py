@@ -203,7 +203,7 @@ def test_parallel_children_run_at_the_same_time_in_a_pipeline() -> None:
 
     def meet(context: dict[str, Any]) -> str:
         barrier.wait()
-        return context["stage_seed_output"]
+        return str(context["stage_seed_output"])
 
     pipeline = Pipeline("parallel")
     pipeline.add_stage(FunctionStage("seed", lambda ctx: "s"))
