@@ -7,7 +7,7 @@ import inspect
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import attrs
 
@@ -21,6 +21,27 @@ if TYPE_CHECKING:
 Hook = Callable[["StageResult"], object]
 HookMethod = Callable[["StageResult", Any], object]
 """A subclass's ``on_success(self, result, context)`` method, once bound."""
+
+
+class StageOptions(TypedDict, total=False):
+    """The keyword options of `flowkit.stage` and `FunctionStage` (defaults: see
+    `FunctionStage`), written once for the type checker."""
+
+    name: str | None
+    depends_on: str | Iterable[str]
+    retries: int
+    backoff: float
+    max_backoff: float
+    jitter: bool
+    retry_on: type[BaseException] | tuple[type[BaseException], ...]
+    timeout: float | None
+    on_success: Hook | None
+    on_failure: Hook | None
+    map_over: str | None
+    tags: Iterable[str]
+    cache: bool
+    version: str | None
+
 
 CONTEXT_ONLY = (CONTEXT,)
 _NO_RETRY_OPTIONS = (0, 0.0, 60.0, False, Exception)

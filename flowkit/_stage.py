@@ -8,7 +8,7 @@ import inspect
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
-from typing import Any, Generic, ParamSpec, TypeVar, overload
+from typing import Any, Generic, ParamSpec, TypeVar, Unpack, overload
 
 import attrs
 
@@ -17,6 +17,7 @@ from flowkit._base import (
     EMPTY,
     Hook,
     Stage,
+    StageOptions,
     _caller_module,
     _names,
     retry_policy,
@@ -82,26 +83,7 @@ class FunctionStage(Stage, Generic[P, R]):
     ) -> None: ...
 
     @overload
-    def __init__(
-        self,
-        fn: Callable[P, R],
-        /,
-        *,
-        name: str | None = None,
-        depends_on: str | Iterable[str] = (),
-        retries: int = 0,
-        backoff: float = 0.0,
-        max_backoff: float = 60.0,
-        jitter: bool = False,
-        retry_on: type[BaseException] | tuple[type[BaseException], ...] = Exception,
-        timeout: float | None = None,
-        on_success: Hook | None = None,
-        on_failure: Hook | None = None,
-        map_over: str | None = None,
-        tags: Iterable[str] = (),
-        cache: bool = False,
-        version: str | None = None,
-    ) -> None: ...
+    def __init__(self, fn: Callable[P, R], /, **options: Unpack[StageOptions]) -> None: ...
 
     def __init__(self, *args: Any, **options: Any) -> None:
         if len(args) != 1:
