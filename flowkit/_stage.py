@@ -200,6 +200,7 @@ class ContextFunctionStage(FunctionStage[P, R]):
         **options: Any,
     ) -> None:
         fields = seed_fields(stage_id, name, depends_on, retry_count, timeout_s)
+        _check_takes_one(stage_id, func)
         retry: Retry = fields["retry"]
         self._build(
             func,
@@ -221,3 +222,20 @@ class ContextFunctionStage(FunctionStage[P, R]):
         return self.fn(seed_context(kwargs, self.depends_on))  # type: ignore[call-arg,arg-type]
 
     execute.takes_context_mapping = True  # type: ignore[attr-defined]
+
+
+def _check_takes_one(stage_id: str, func: object) -> None:
+    """A seed-style function is called with the context alone: refuse one that cannot be."""
+    if not callable(func):
+        raise PipelineDefinitionError(
+            f"stage {stage_id!r}: FunctionStage(stage_id, func) needs a callable, got {func!r}"
+        )
+    try:
+        inspect.signature(func).bind(None)  # type: ignore[arg-type]
+    except TypeError as error:
+        raise PipelineDefinitionError(
+            f"stage {stage_id!r}: its function is called with one argument, the context "
+            f"mapping, and cannot be ({error}); write it as def {stage_id}(context): ..."
+        ) from None
+    except ValueError:
+        pass  # no signature to read (some builtins): it is tried when it runs

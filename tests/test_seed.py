@@ -298,6 +298,15 @@ def test_a_conditional_without_a_stage_is_a_clear_error() -> None:
         ConditionalStage("gate", lambda ctx: True)  # type: ignore[call-overload]
 
 
+def test_a_seed_function_must_take_the_context_alone() -> None:
+    with pytest.raises(PipelineDefinitionError, match=r"stage 'two': .* def two\(context\)"):
+        FunctionStage("two", lambda a, b: a)
+    with pytest.raises(PipelineDefinitionError, match="needs a callable, got 5"):
+        FunctionStage("five", 5)  # type: ignore[call-overload]
+
+    assert FunctionStage("defaults", lambda ctx, scale=2: scale).execute({}) == 2
+
+
 def test_a_bad_retry_count_names_the_stage() -> None:
     with pytest.raises(PipelineDefinitionError, match="stage 'r': retry_count"):
         FunctionStage("r", lambda ctx: None, retry_count=-1)
