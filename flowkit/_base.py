@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 import attrs
 
 from flowkit._retry import NO_RETRY, Retry
-from flowkit._seed import CONTEXT, context_execute, seed_fields
+from flowkit._seed import CONTEXT, context_execute, seed_fields, seed_retry
 from flowkit.errors import PipelineDefinitionError
 
 if TYPE_CHECKING:
@@ -185,20 +185,34 @@ class Stage(StageFields, abc.ABC):
         # Read-only views (shared empty mappings) do not pickle; their contents do.
         return {k: dict(v) if isinstance(v, MappingProxyType) else v for k, v in vars(self).items()}
 
+    # The seed's attribute names, readable and assignable (seed subclasses set them).
+
     @property
     def stage_id(self) -> str:
         """The seed's name for `name`."""
         return self.name
 
+    @stage_id.setter
+    def stage_id(self, value: str) -> None:
+        self.name = value
+
     @property
     def retry_count(self) -> int:
-        """The seed's name for the number of retries."""
+        """The seed's number of retries; setting it gives the seed's backoff."""
         return self.retry.attempts - 1
+
+    @retry_count.setter
+    def retry_count(self, value: int) -> None:
+        self.retry = seed_retry(self.name, value)
 
     @property
     def timeout_s(self) -> float | None:
         """The seed's name for `timeout`."""
         return self.timeout
+
+    @timeout_s.setter
+    def timeout_s(self, value: float | None) -> None:
+        self.timeout = value
 
     @property
     def defaults(self) -> Mapping[str, Any]:

@@ -231,7 +231,7 @@ def _check_takes_one(stage_id: str, func: object) -> None:
             f"stage {stage_id!r}: FunctionStage(stage_id, func) needs a callable, got {func!r}"
         )
     try:
-        inspect.signature(func).bind(None)  # type: ignore[arg-type]
+        inspect.signature(func).bind(None)
     except TypeError as error:
         raise PipelineDefinitionError(
             f"stage {stage_id!r}: its function is called with one argument, the context "

@@ -320,6 +320,15 @@ def test_a_seed_subclass_retry_count_and_timeout_s() -> None:
     assert (made.timeout, made.timeout_s, made.display_name) == (1.5, 1.5, "Plus ten")
 
 
+def test_the_seed_attributes_can_be_assigned() -> None:
+    made = seed_stages.PlusTen("before")
+    made.stage_id = "after"
+    made.retry_count = 2
+    made.timeout_s = 3.0
+
+    assert (made.name, made.retry, made.timeout) == ("after", Retry(3, 0.1, float("inf")), 3.0)
+
+
 # -- results ------------------------------------------------------------------------------
 
 
