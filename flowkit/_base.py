@@ -44,7 +44,7 @@ class StageOptions(TypedDict, total=False):
 
 
 CONTEXT_ONLY = (CONTEXT,)
-_NO_RETRY_OPTIONS = (0, 0.0, 60.0, False, Exception)
+NO_RETRY_OPTIONS = (0, 0.0, 60.0, False, Exception)
 EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
@@ -106,7 +106,7 @@ def retry_policy(name: str, retries: int, *options: Any) -> Retry:
             f"stage {name!r}: retries counts extra attempts and must be an int >= 0, "
             f"got {retries!r}"
         )
-    if (retries, *options) == _NO_RETRY_OPTIONS:
+    if (retries, *options) == NO_RETRY_OPTIONS:
         return NO_RETRY
     try:
         return Retry(retries + 1, *options)

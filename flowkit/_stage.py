@@ -15,6 +15,7 @@ import attrs
 from flowkit._base import (
     CONTEXT_ONLY,
     EMPTY,
+    NO_RETRY_OPTIONS,
     Hook,
     Stage,
     StageOptions,
@@ -24,7 +25,7 @@ from flowkit._base import (
     stage_name,
 )
 from flowkit._introspect import Introspection, introspect
-from flowkit._retry import Retry
+from flowkit._retry import NO_RETRY, Retry
 from flowkit._seed import CONTEXT, seed_context, seed_fields
 from flowkit.errors import PipelineDefinitionError
 
@@ -61,9 +62,9 @@ class FunctionStage(Stage, Generic[P, R]):
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:
         # FunctionStage("extract", fn) is the seed's form: fn takes the context mapping.
-        if cls is FunctionStage and ((args and isinstance(args[0], str)) or "stage_id" in kwargs):
-            return super().__new__(ContextFunctionStage)
-        return super().__new__(cls)
+        if ((args and args[0].__class__ is str) or "stage_id" in kwargs) and cls is FunctionStage:
+            return object.__new__(ContextFunctionStage)
+        return object.__new__(cls)
 
     @overload
     def __init__(
@@ -85,20 +86,15 @@ class FunctionStage(Stage, Generic[P, R]):
     @overload
     def __init__(self, fn: Callable[P, R], /, **options: Unpack[StageOptions]) -> None: ...
 
-    def __init__(self, *args: Any, **options: Any) -> None:
-        if len(args) != 1:
-            raise TypeError(
-                f"FunctionStage{args!r} takes the function and keyword options only; the "
-                "seed's form starts with the stage id: FunctionStage('id', func)"
-            )
-        self._build(args[0], **options)
-
-    def _build(
+    # The seed's form reaches ContextFunctionStage.__init__ (see __new__), so this one takes
+    # flowkit's options directly; mypy cannot see that (hence the ignore), and a second
+    # *args/**kwargs layer would cost every stage definition time.
+    def __init__(  # type: ignore[misc]
         self,
-        fn: Callable[P, R],
-        *,
+        fn: Any = None,
+        *seed_args: Any,
         name: str | None = None,
-        depends_on: str | Iterable[str] = (),
+        depends_on: str | Iterable[str] | None = (),
         retries: int = 0,
         backoff: float = 0.0,
         max_backoff: float = 60.0,
@@ -111,9 +107,19 @@ class FunctionStage(Stage, Generic[P, R]):
         tags: Iterable[str] = (),
         cache: bool = False,
         version: str | None = None,
+        **seed_options: Any,
     ) -> None:
+        if seed_args or seed_options:  # the seed's form is ContextFunctionStage's
+            raise TypeError(
+                f"FunctionStage({fn!r}, ...) takes the function and the keyword options of "
+                "@stage; the seed's form starts with the stage id: FunctionStage('id', func)"
+            )
         name = stage_name(fn, name)
-        retry = retry_policy(name, retries, backoff, max_backoff, jitter, retry_on)
+        retry = (
+            NO_RETRY
+            if (retries, backoff, max_backoff, jitter, retry_on) == NO_RETRY_OPTIONS
+            else retry_policy(name, retries, backoff, max_backoff, jitter, retry_on)
+        )
         params, defaults, annotations = self._signature(fn, name)
         if map_over is not None and map_over not in params:
             raise PipelineDefinitionError(
@@ -123,7 +129,7 @@ class FunctionStage(Stage, Generic[P, R]):
         self.__attrs_init__(
             fn=fn,
             name=name,
-            depends_on=depends_on,
+            depends_on=depends_on or (),
             retry=retry,
             timeout=timeout,
             on_success=on_success,
@@ -202,7 +208,7 @@ class ContextFunctionStage(FunctionStage[P, R]):
         fields = seed_fields(stage_id, name, depends_on, retry_count, timeout_s)
         _check_takes_one(stage_id, func)
         retry: Retry = fields["retry"]
-        self._build(
+        super().__init__(
             func,
             name=stage_id,
             depends_on=fields["depends_on"],

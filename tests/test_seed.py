@@ -275,6 +275,8 @@ def test_a_flowkit_function_stage_is_unchanged() -> None:
     assert made.parameters == ("source",)
     with pytest.raises(TypeError, match="seed's form starts with the stage id"):
         FunctionStage(load, "loaded")  # type: ignore[call-overload]
+    with pytest.raises(TypeError, match="seed's form starts with the stage id"):
+        FunctionStage(load, retry_count=1)  # type: ignore[call-overload]
 
 
 def test_initial_context_and_inputs_together_are_an_error() -> None:
