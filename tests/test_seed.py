@@ -78,6 +78,27 @@ def test_a_decorated_stage_and_a_seed_stage_share_a_parallel_group() -> None:
     assert Pipeline([group]).run({"x": 6})["both"] == {"square": 36, "half": 3.0}
 
 
+def test_a_seed_condition_around_a_decorated_stage(executor: str) -> None:
+    @stage
+    def double(x: int) -> int:
+        return 2 * x
+
+    gate = ConditionalStage("gate", lambda ctx: ctx["x"] > 0, double)
+
+    assert gate.execute({"x": 2, "unused": 1}) == 4
+    assert gate.execute({"x": -1}) is None
+    assert Pipeline([gate]).run({"x": 3}, executor=executor)["gate"] == 6
+    skipped = Pipeline([gate]).run({"x": -3}, executor=executor)
+    assert skipped.stages[0].status is StageStatus.SKIPPED
+
+
+def test_seed_kinds_on_the_async_executor() -> None:
+    result = seed_stages.pipeline().run({"x": 1}, executor="async")
+
+    assert result.ok
+    assert result.outputs["plus_ten"] == 14
+
+
 def test_every_seed_kind_on_processes() -> None:
     result = seed_stages.pipeline().run({"x": 1}, executor="processes")
 
