@@ -20,7 +20,7 @@ SUMMARY = re.compile(
 
 def summary(stdout: str) -> tuple[str, ...]:
     """The summary line's fields: name, status, then the four counts."""
-    match = SUMMARY.match(stdout.strip())
+    match = SUMMARY.match(stdout.strip().splitlines()[0])
     assert match is not None, stdout
     return match.groups()
 
