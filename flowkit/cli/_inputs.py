@@ -84,13 +84,13 @@ def _takes_context(stages: Iterable[Stage]) -> bool:
 def _convert(pipeline: Pipeline, name: str, value: Any, text: bool) -> Any:
     specs = pipeline.inputs
     if name not in specs:
-        # A stage taking `context` may read any input by name, so then nothing is unknown.
-        if _takes_context(pipeline.stages.values()):
+        # A stage taking `context` may read any input by name, so then nothing is unknown;
+        # a stage's name is refused by the pipeline itself, pointing to overrides=.
+        if name in pipeline.stages or _takes_context(pipeline.stages.values()):
             return value
-        what = "a stage, not an input" if name in pipeline.stages else "not an input"
         listed = ", ".join(specs) or "(none)"
         raise UsageFailure(
-            f"unknown input {name!r}{did_you_mean(name, specs)}: {what} of pipeline "
+            f"unknown input {name!r}{did_you_mean(name, specs)}: not an input of pipeline "
             f"{pipeline.name!r}; its inputs are: {listed}"
         )
     annotation = annotation_of(pipeline, name)
