@@ -119,7 +119,8 @@ def run(  # noqa: PLR0917 - click passes every option as an argument
     dask_address: str | None,
     cache_dir: str | None,
 ) -> int:
-    """Run a pipeline; print a one-line summary. Logs go to stderr.
+    """Run a pipeline; print a one-line summary, then one line per failed stage. Logs go
+    to stderr.
 
     Exit code 0 when it succeeded, 1 when it failed, 130 when interrupted.
     """
