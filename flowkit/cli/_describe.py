@@ -1,7 +1,8 @@
 """Text and JSON the CLI prints about a pipeline and a run: ``list``, ``validate``, the run
 summary and ``--result-json``.
 
-Input values (pipeline context, defaults) are never shown: names and types are.
+Input values given at run time or in a builder's context are never shown: names, types
+and the defaults written in the code are.
 """
 
 from __future__ import annotations
