@@ -4,13 +4,20 @@ JSON and ``inspect``, quieter logs, typed defaults and warnings about lookalike 
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import json
+import pkgutil
 import re
 import uuid
 from pathlib import Path
 
+import click
 import pytest
 from pipelines import HERE, flowkit, json_lines, target
+
+from flowkit import cli as flowkit_cli
+from flowkit.cli._usage import EXIT_USAGE, UsageFailure
 
 CRASH = HERE / "crash.py"
 FAILED_LINE = "FAILED clean_orders: KeyError: 'b' (attempt 3 of 3)"
@@ -219,3 +226,16 @@ class TestDefaultsAndLookalikes:
         assert done.stderr.startswith("Error: input 'parsed' names stage 'parsed' of pipeline")
         assert "overrides={'parsed': value}" in done.stderr
         assert "pipeline.started" not in done.stderr  # refused before any stage ran
+
+
+def test_the_cli_has_one_usage_error_class_with_its_exit_code() -> None:
+    found = set()
+    for info in pkgutil.iter_modules(flowkit_cli.__path__):
+        module = importlib.import_module(f"flowkit.cli.{info.name}")
+        found |= {
+            cls
+            for _, cls in inspect.getmembers(module, inspect.isclass)
+            if issubclass(cls, click.ClickException) and cls.__module__.startswith("flowkit")
+        }
+
+    assert (found, UsageFailure("x").exit_code) == ({UsageFailure}, EXIT_USAGE)
