@@ -222,7 +222,7 @@ class Run:
             attempt=attempt,
             delay_s=delay,
             duration_s=monotonic() - start,
-            **ev.error_fields(error),
+            **ev.failure_fields(error),
             **({} if item is None else {"item": item}),
             **_where(worker),
         )
@@ -391,7 +391,7 @@ class Run:
                 status="failed",
                 attempt=result.attempts,
                 duration_s=result.duration,
-                **ev.error_fields(error),  # type: ignore[arg-type]
+                **ev.failure_fields(error),  # type: ignore[arg-type]
                 **_where(worker),
             )
         else:

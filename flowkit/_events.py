@@ -1,6 +1,7 @@
 """The one module that talks to structlog: event names, levels and the per-run emitter.
 
-Events carry names, statuses, timings and error types, never input or output values.
+Events carry names, statuses, timings, error types, messages and tracebacks (the source
+lines, never local variables), never input or output values.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ import logging
 from typing import Any
 
 import structlog
+
+from flowkit._traceback import format_error
 
 LOGGER_NAME = "flowkit"
 
@@ -53,6 +56,12 @@ def _is_enabled(log: Any, level: int) -> bool:
 def error_fields(error: BaseException) -> dict[str, str]:
     """The error keys of an event: the type's name and the message."""
     return {"error_type": type(error).__name__, "error": str(error)}
+
+
+def failure_fields(error: BaseException) -> dict[str, str]:
+    """The error keys of ``stage.failed`` and ``stage.retrying``: `error_fields` and the
+    formatted traceback as ``exception`` (computed only when an attempt failed)."""
+    return {**error_fields(error), "exception": format_error(error)}
 
 
 class Events:

@@ -138,7 +138,8 @@ class Pipeline(SeedPipelineMethods):
         """Check the definition and, given ``inputs``, that every required input is there.
 
         Raises:
-            PipelineDefinitionError: A cycle, unknown dependency or type mismatch.
+            PipelineDefinitionError: A cycle, unknown dependency or type mismatch, or an
+                input that names a stage (use ``overrides=`` for that).
             MissingInputError: Required inputs are missing (only when ``inputs`` is given).
         """
         graph = self._compiled()
@@ -153,6 +154,13 @@ class Pipeline(SeedPipelineMethods):
         return plan
 
     def _check_inputs(self, plan: Plan, inputs: Mapping[str, Any]) -> None:
+        for name in inputs:
+            if name in self._stages:
+                raise PipelineDefinitionError(
+                    f"input {name!r} names stage {name!r} of pipeline {self.name!r}: a stage's "
+                    f"output cannot be given as an input; to use a value instead of running "
+                    f"the stage, pass overrides={{{name!r}: value}}"
+                )
         missing = {name: users for name, users in plan.required.items() if name not in inputs}
         if missing:
             raise MissingInputError(missing, self._stages)
