@@ -150,6 +150,11 @@ class ContextPredicate:
     def __call__(self, context: Mapping[str, Any]) -> object:
         return self.predicate(seed_context({CONTEXT: context}, self.depends_on))
 
+    def __repr__(self) -> str:
+        # What `flowkit list` shows as the stage's when=: the seed's own predicate.
+        predicate = self.predicate
+        return str(getattr(predicate, "__qualname__", None) or repr(predicate))
+
     def __getstate__(self) -> tuple[Any, ...]:
         return self.predicate, self.depends_on
 

@@ -119,6 +119,17 @@ def test_every_seed_kind_on_dask() -> None:
     assert (result["read"], result["doubled"], result["plus_ten"]) == (3, 6, 16)
 
 
+def test_from_module_and_the_cli_listing_see_seed_stages() -> None:
+    from flowkit.cli._describe import describe
+
+    pipeline = Pipeline.from_module(seed_stages)
+    listing = describe(seed_stages.pipeline())
+
+    assert set(pipeline.stages) == {"read", "doubled", "plus_ten", "decorated", "gate", "group"}
+    assert "when=_positive" in listing
+    assert "doubled (order only)" in listing
+
+
 def test_seed_stages_pickle_by_plain_state() -> None:
     for made in (seed_stages.read, seed_stages.plus_ten, seed_stages.gate, seed_stages.group):
         loaded = pickle.loads(pickle.dumps(made))  # noqa: S301 - our own pickle
