@@ -5,11 +5,11 @@ stays stricter than the seed."""
 from __future__ import annotations
 
 import pickle
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+import seed_stages
 
 import flowkit
 from flowkit import (
@@ -30,11 +30,6 @@ from flowkit import (
     UnknownDependencyError,
     stage,
 )
-
-TESTS = Path(__file__).resolve().parent
-sys.path.insert(0, str(TESTS))
-
-import seed_stages  # noqa: E402 - importable by worker processes from the tests directory
 
 # -- both styles in one pipeline -----------------------------------------------------------
 
