@@ -112,7 +112,12 @@ class Run:
 
     def announce(self) -> None:
         """Emit ``pipeline.started``: the run begins."""
-        self.events.emit(ev.PIPELINE_STARTED, status="running", stages=len(self.plan.names))
+        self.events.emit(
+            ev.PIPELINE_STARTED,
+            status="running",
+            stages=len(self.plan.names),
+            dependencies=ev.dependency_names(self.plan.names, self.plan.deps),
+        )
 
     def initial(self) -> list[int]:
         """The stages that can start at once."""

@@ -16,6 +16,7 @@ import click
 
 import flowkit
 from flowkit._pipeline import Pipeline
+from flowkit._render import IMAGE_FORMATS, render_image
 from flowkit._runlog import read_log
 from flowkit.cli._describe import describe, summary, validation_report
 from flowkit.cli._describe import result_json as result_document
@@ -166,12 +167,20 @@ def list_stages(target: str) -> None:
 
 @cli.command()
 @_target_argument
-@click.option("--format", "fmt", type=click.Choice(("mermaid", "dot")), default="mermaid",
-              show_default=True, help="Mermaid flowchart or Graphviz DOT.")  # fmt: skip
-def graph(target: str, fmt: str) -> None:
-    """Print the DAG as text."""
+@click.option("--format", "fmt", type=click.Choice(("mermaid", "dot", *IMAGE_FORMATS)), default="mermaid",
+              show_default=True, help="Mermaid or Graphviz DOT text, or an SVG/PNG image "
+              "(images need Graphviz's `dot` on PATH).")  # fmt: skip
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write to this file instead of stdout.")  # fmt: skip
+def graph(target: str, fmt: str, output: Path | None) -> None:
+    """Print (or write) the DAG: text, or an image drawn by Graphviz."""
     pipeline = load_target(target)
-    _echo(pipeline.to_mermaid() if fmt == "mermaid" else pipeline.to_dot(), nl=False)
+    text = pipeline.to_mermaid() if fmt == "mermaid" else pipeline.to_dot()
+    drawing = render_image(text, fmt) if fmt in IMAGE_FORMATS else text
+    if output is None:
+        _echo(drawing, nl=False)
+    else:
+        _write(output, drawing, "--output")
 
 
 @cli.command()
@@ -200,7 +209,19 @@ def inspect(logfile: Path, width: int) -> None:
     _echo(render(runs, notes, width))
 
 
-def _echo(text: str, nl: bool = True) -> None:
+def _write(path: Path, content: str | bytes, flag: str) -> None:
+    """Write a command's output file; a path that cannot be written is a usage error."""
+    try:
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content, encoding="utf-8")
+    except OSError as error:
+        message = f"cannot write {str(path)!r}: {error.strerror}"
+        raise click.BadParameter(message, param_hint=flag) from None
+
+
+def _echo(text: str | bytes, nl: bool = True) -> None:
     """Print to stdout; a reader that went away (``flowkit list ... | head -1``) is fine."""
     try:
         click.echo(text, nl=nl)
