@@ -230,6 +230,36 @@ class Run:
             **_where(worker),
         )
 
+    def item_ended(  # noqa: PLR0913 - the fields of one event
+        self,
+        k: int,
+        index: int,
+        items: int,
+        attempt: int,
+        took: float,
+        error: BaseException | None = None,
+        *,
+        cached: bool = False,
+        worker: str | None = None,
+    ) -> None:
+        """Emit the end of item ``index`` (of ``items``) of ``map_over`` stage ``k``:
+        ``stage.succeeded`` or ``stage.failed`` with ``item``, which the progress line and
+        the run report count. ``took``: seconds from its first attempt to its end."""
+        if error is None and not self.events.info:
+            return
+        self.events.emit(
+            ev.STAGE_SUCCEEDED if error is None else ev.STAGE_FAILED,
+            stage=self.plan.names[k],
+            status=SUCCESS.value if error is None else FAILED.value,
+            attempt=attempt,
+            item=index,
+            items=items,
+            duration_s=took,
+            **({} if error is None else ev.error_fields(error)),
+            **(_CACHED if cached else {}),
+            **_where(worker),
+        )
+
     def succeeded(self, k: int, output: Any, worker: str | None = None) -> Record:
         """An attempt of stage ``k`` returned ``output``: store it, return the final result.
         ``worker`` (where it ran, for executor objects) is added to the event."""
