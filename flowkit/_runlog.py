@@ -188,7 +188,11 @@ def _observe_stage(stage: StageRecord, name: str, event: dict[str, Any], ts: flo
     attempt = None
     if isinstance(number, int) and not isinstance(number, bool):
         stage.attempts = max(stage.attempts, number)
-        attempt = stage.attempt(number)
+        if stage.items is not None and stage.history:
+            # A fan-out's final ``attempt`` is its items' largest count: its one call ends.
+            attempt = stage.history[-1]
+        else:
+            attempt = stage.attempt(number)
     if name == "stage.started":
         stage.status = "running"
         if stage.started is None:

@@ -17,6 +17,7 @@ import click
 import flowkit
 from flowkit._pipeline import Pipeline
 from flowkit._render import IMAGE_FORMATS, render_image
+from flowkit._report import render_html
 from flowkit._runlog import read_log
 from flowkit.cli._describe import describe, summary, validation_report
 from flowkit.cli._describe import result_json as result_document
@@ -202,10 +203,16 @@ def validate(target: str, pairs: Sequence[str], inputs_file: Path | None) -> Non
 @click.argument("logfile", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--width", type=click.IntRange(min=10), default=60, show_default=True,
               help="Columns of the timeline.")  # fmt: skip
-def inspect(logfile: Path, width: int) -> None:
+@click.option("--html", "html_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write a self-contained HTML report (DAG, timeline, errors) here instead.")  # fmt: skip
+def inspect(logfile: Path, width: int, html_file: Path | None) -> None:
     """Rebuild the run(s) in a JSON-lines event log: each stage's status, attempts,
     duration and error, the outcome, and a timeline. Exit code 0 whatever the outcome."""
     runs, notes = read_log(logfile)
+    if html_file is not None:
+        _write(html_file, render_html(runs.values(), notes), "--html")
+        _echo(f"wrote {html_file} ({len(runs)} run(s))")
+        return
     _echo(render(runs, notes, width))
 
 
