@@ -297,7 +297,7 @@ def wide_log(stages: int) -> list[str]:
                                attempt=1, delay_s=0.01, error_type="OSError", error="busy"))  # fmt: skip
             lines.append(event(t + 0.02, "stage.started", stage=name, status="running", attempt=2))
         lines.append(event(t + 0.04, "stage.succeeded", stage=name, status="success",
-                           attempt=1, duration_s=0.04))  # fmt: skip
+                           attempt=1 + (i % 10 == 0), duration_s=0.04))  # fmt: skip
     lines.append(event(50.0, "pipeline.succeeded", duration_s=50.0, succeeded=stages, failed=0,
                        skipped=0, cancelled=0))  # fmt: skip
     return lines

@@ -1,8 +1,9 @@
 """The run's DAG as inline SVG, each stage coloured by its final status.
 
-A layered layout: a stage's layer is the length of the longest dependency path to it, a
-wide layer wraps onto several rows, and each row is ordered by where its dependencies sit
-(one barycentre pass), which keeps most edges short. No Graphviz needed.
+A layered layout, left to right: a stage's column is the length of the longest dependency
+path to it, and each column is ordered by where its stages' dependencies sit (one
+barycentre pass), which keeps most edges short. A wide DAG grows downwards and a deep one
+sideways; the page scrolls both. No Graphviz needed.
 """
 
 from __future__ import annotations
@@ -13,12 +14,11 @@ from html import escape
 from flowkit._report._format import label, seconds
 from flowkit._runlog import RunRecord, StageRecord
 
-NODE_W, NODE_H = 156, 34
-GAP_X, GAP_Y = 22, 46
-PER_ROW = 8
+NODE_W, NODE_H = 156, 30
+GAP_X, GAP_Y = 44, 12
 MARGIN = 12
 _BAND_TITLE_H = 30
-
+PER_BAND_ROW = 6
 
 def levels(names: Sequence[str], deps: Mapping[str, Sequence[str]]) -> dict[str, int]:
     """Each stage's layer: 0 for a stage without dependencies, else one more than its
@@ -36,37 +36,44 @@ def levels(names: Sequence[str], deps: Mapping[str, Sequence[str]]) -> dict[str,
     return level
 
 
-def _rows(names: Sequence[str], deps: Mapping[str, Sequence[str]]) -> list[list[str]]:
-    """The rows of the drawing, top to bottom: each layer, wrapped every ``PER_ROW``."""
+def _columns(names: Sequence[str], deps: Mapping[str, Sequence[str]]) -> list[list[str]]:
+    """The columns of the drawing, left to right: one per layer, each ordered by where the
+    stages' dependencies sit (stable: ties keep the log's order)."""
     level = levels(names, deps)
-    layers: list[list[str]] = [[] for _ in range(max(level.values(), default=-1) + 1)]
+    columns: list[list[str]] = [[] for _ in range(max(level.values(), default=-1) + 1)]
     for name in names:
-        layers[level[name]].append(name)
-    rows: list[list[str]] = []
-    column: dict[str, float] = {}
-    for layer in layers:
+        columns[level[name]].append(name)
+    row: dict[str, float] = {}
+    for column in columns:
 
         def centre(name: str) -> float:
-            placed = [column[d] for d in deps.get(name, ()) if d in column]
+            placed = [row[d] for d in deps.get(name, ()) if d in row]
             return sum(placed) / len(placed) if placed else float("inf")
 
-        ordered = sorted(layer, key=centre)  # stable: ties keep the log's order
-        for start in range(0, len(ordered), PER_ROW):
-            row = ordered[start : start + PER_ROW]
-            rows.append(row)
-            for i, name in enumerate(row):
-                column[name] = i - (len(row) - 1) / 2
-    return rows
+        column.sort(key=centre)
+        for i, name in enumerate(column):
+            row[name] = i - (len(column) - 1) / 2
+    return columns
 
 
-def _place(rows: list[list[str]], top: float, width: float) -> dict[str, tuple[float, float]]:
+def _place(columns: list[list[str]], height: float) -> dict[str, tuple[float, float]]:
     where = {}
-    for r, row in enumerate(rows):
-        row_width = len(row) * NODE_W + (len(row) - 1) * GAP_X
-        left = (width - row_width) / 2
-        for i, name in enumerate(row):
-            where[name] = (left + i * (NODE_W + GAP_X), top + r * (NODE_H + GAP_Y))
+    for c, column in enumerate(columns):
+        column_height = len(column) * NODE_H + (len(column) - 1) * GAP_Y
+        top = MARGIN + (height - 2 * MARGIN - column_height) / 2
+        for i, name in enumerate(column):
+            where[name] = (MARGIN + c * (NODE_W + GAP_X), top + i * (NODE_H + GAP_Y))
     return where
+
+
+def _place_band(names: Sequence[str], top: float) -> dict[str, tuple[float, float]]:
+    return {
+        name: (
+            MARGIN + (i % PER_BAND_ROW) * (NODE_W + GAP_X),
+            top + (i // PER_BAND_ROW) * (NODE_H + GAP_Y),
+        )
+        for i, name in enumerate(names)
+    }
 
 
 def _node(name: str, stage: StageRecord | None, x: float, y: float) -> str:
@@ -90,12 +97,12 @@ def _node(name: str, stage: StageRecord | None, x: float, y: float) -> str:
 
 
 def _edge(start: tuple[float, float], end: tuple[float, float], marker: str) -> str:
-    x1, y1 = start[0] + NODE_W / 2, start[1] + NODE_H
-    x2, y2 = end[0] + NODE_W / 2, end[1]
-    bend = max((y2 - y1) / 2, 12)
+    x1, y1 = start[0] + NODE_W, start[1] + NODE_H / 2
+    x2, y2 = end[0], end[1] + NODE_H / 2
+    bend = max((x2 - x1) / 2, 12)
     return (
-        f'<path d="M{x1:.1f},{y1:.1f} C{x1:.1f},{y1 + bend:.1f} {x2:.1f},{y2 - bend:.1f} '
-        f'{x2:.1f},{y2 - 2:.1f}" marker-end="url(#{marker})"/>'
+        f'<path d="M{x1:.1f},{y1:.1f} C{x1 + bend:.1f},{y1:.1f} {x2 - bend:.1f},{y2:.1f} '
+        f'{x2 - 2:.1f},{y2:.1f}" marker-end="url(#{marker})"/>'
     )
 
 
@@ -106,23 +113,23 @@ def dag_svg(run: RunRecord, key: int = 0) -> str:
     deps = run.dependencies or {}
     names = list(deps)
     extra = [name for name in run.stages if name not in deps]
-    rows = _rows(names, deps)
-    extra_rows = [extra[i : i + PER_ROW] for i in range(0, len(extra), PER_ROW)]
-    widest = max((len(row) for row in rows + extra_rows), default=1)
-    width = 2 * MARGIN + widest * NODE_W + (widest - 1) * GAP_X
-    where = _place(rows, MARGIN, width)
-    height = MARGIN + len(rows) * (NODE_H + GAP_Y) - GAP_Y + MARGIN
+    columns = _columns(names, deps)
+    tallest = max((len(column) for column in columns), default=0)
+    height = 2 * MARGIN + tallest * NODE_H + max(tallest - 1, 0) * GAP_Y if columns else 0
+    width = 2 * MARGIN + max(len(columns), min(len(extra), PER_BAND_ROW)) * (NODE_W + GAP_X)
+    width -= GAP_X
+    where = _place(columns, height)
     parts = []
-    if extra_rows:
-        band_top = height + MARGIN if rows else MARGIN
+    if extra:
         title = (
             "in the log, not in its DAG (parallel group children)"
             if run.dependencies is not None
             else "this log does not record the DAG: stages without their edges"
         )
-        parts.append(f'<text class="band" x="{MARGIN}" y="{band_top + 16:.1f}">{title}</text>')
-        where.update(_place(extra_rows, band_top + _BAND_TITLE_H, width))
-        height = band_top + _BAND_TITLE_H + len(extra_rows) * (NODE_H + GAP_Y) - GAP_Y + MARGIN
+        parts.append(f'<text class="band" x="{MARGIN}" y="{height + 18:.1f}">{title}</text>')
+        where.update(_place_band(extra, height + _BAND_TITLE_H))
+        band_rows = -(-len(extra) // PER_BAND_ROW)
+        height += _BAND_TITLE_H + band_rows * (NODE_H + GAP_Y) - GAP_Y + MARGIN
     edges = [
         _edge(where[dep], where[name], f"arrow-{key}")
         for name in names
