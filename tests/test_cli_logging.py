@@ -106,3 +106,22 @@ def test_progress_line_is_redrawn_under_each_log_line_and_cleared() -> None:
     assert frames[1].endswith("\nflowkit: 0/1 stages done, 0 running, 0 failed [0.0s]")
     assert frames[2].endswith("\nflowkit: 0/1 stages done, 1 running, 0 failed [0.0s]")
     assert frames[3] == ""  # closing clears the line and leaves nothing
+
+
+def test_progress_counts_the_items_of_running_fanouts() -> None:
+    progress = Progress(["fetch", "after"])
+    progress.observe({"event": "stage.started", "stage": "fetch", "attempt": 1})
+    for index in range(37):
+        progress.observe(
+            {"event": "stage.succeeded", "stage": "fetch", "item": index, "items": 120}
+        )
+    progress.observe({"event": "stage.retrying", "stage": "fetch", "item": 40, "attempt": 1})
+
+    assert progress.line().startswith(
+        "flowkit: 0/2 stages done, 1 running, 0 failed, stage fetch: 37/120 items ["
+    )
+
+    progress.observe({"event": "stage.failed", "stage": "fetch", "item": 41, "items": 120})
+    assert ", stage fetch: 38/120 items [" in progress.line()
+    progress.observe({"event": "stage.succeeded", "stage": "fetch", "attempt": 2})
+    assert progress.line().startswith("flowkit: 1/2 stages done, 0 running, 0 failed [")
