@@ -102,9 +102,7 @@ def archive(publish: str) -> str:
     return f"archived ({len(publish)} characters)"
 
 
-pipeline = Pipeline(
-    [days, sales, totals, alert, charts, summary, publish, archive], name="nightly"
-)
+pipeline = Pipeline([days, sales, totals, alert, charts, summary, publish, archive], name="nightly")
 
 if __name__ == "__main__":
     result = pipeline.run()

@@ -228,7 +228,7 @@ def _map(run: Run, k: int, stage: Stage, kwargs: dict[str, Any], param: str) -> 
             except Exception as error:
                 attempt = attempts[index]
                 if not stage.retry.should_retry(attempt, error) or run.stopping:
-                    run.item_ended(k, index, len(items), attempt, monotonic() - first, error)
+                    run.item_ended(k, index, len(items), attempt, monotonic() - first, error=error)
                     raise
                 delay = stage.retry.delay(attempt)
                 run.retrying(k, attempt, delay, error, start, item=index)

@@ -230,15 +230,15 @@ class Run:
             **_where(worker),
         )
 
-    def item_ended(  # noqa: PLR0913 - the fields of one event
+    def item_ended(
         self,
         k: int,
         index: int,
         items: int,
         attempt: int,
         took: float,
-        error: BaseException | None = None,
         *,
+        error: BaseException | None = None,
         cached: bool = False,
         worker: str | None = None,
     ) -> None:

@@ -56,9 +56,7 @@ def error_fields(error: BaseException) -> dict[str, str]:
     return {"error_type": type(error).__name__, "error": str(error)}
 
 
-def dependency_names(
-    names: Sequence[str], deps: Sequence[Sequence[int]]
-) -> dict[str, list[str]]:
+def dependency_names(names: Sequence[str], deps: Sequence[Sequence[int]]) -> dict[str, list[str]]:
     """``pipeline.started``'s ``dependencies``: each stage's dependencies by name (the DAG,
     names only), so a log alone can redraw it."""
     return {name: [names[d] for d in deps[k]] for k, name in enumerate(names)}

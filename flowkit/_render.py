@@ -23,7 +23,7 @@ _DOT_TIMEOUT_S = 60
 
 # kind -> (mermaid shape open/close, dot attributes); the first kind a stage has wins.
 _SHAPES = {
-    "parallel": (("[[", "]]"), 'shape=box, peripheries=2, style="rounded,filled", fillcolor="#ede7f6"'),
+    "parallel": (("[[", "]]"), 'shape=box, peripheries=2, style="rounded,filled", fillcolor="#ede7f6"'),  # noqa: E501
     "conditional": (("{{", "}}"), 'shape=hexagon, style=filled, fillcolor="#fff4e0"'),
     "map_over": (("[/", "\\]"), 'shape=box3d, style=filled, fillcolor="#e3f2fd"'),
     "cache": (("[(", ")]"), 'shape=cylinder, style=filled, fillcolor="#e8f5e9"'),

@@ -176,13 +176,17 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+def _observe_item(stage: StageRecord, name: str, event: dict[str, Any], ts: float | None) -> None:
+    if stage.items is None:
+        stage.items = ItemsRecord()
+    stage.items.observe(name, event, ts)
+    if name == "stage.retrying":
+        stage.retried.append(str(event.get("error_type", "Error")))
+
+
 def _observe_stage(stage: StageRecord, name: str, event: dict[str, Any], ts: float | None) -> None:
     if isinstance(event.get("item"), int):  # one item of a map_over stage, not the stage
-        if stage.items is None:
-            stage.items = ItemsRecord()
-        stage.items.observe(name, event, ts)
-        if name == "stage.retrying":
-            stage.retried.append(str(event.get("error_type", "Error")))
+        _observe_item(stage, name, event, ts)
         return
     number = event.get("attempt")
     attempt = None

@@ -85,11 +85,13 @@ RETRIED_AND_FAILED = [
     event(0.5, "stage.started", stage="clean", status="running", attempt=1),
     event(1.0, "stage.retrying", stage="clean", status="running", attempt=1, delay_s=0.5,
           error_type="TimeoutError", error="slow disk",
-          exception="Traceback (most recent call last):\n  File \"x.py\", line 3\nTimeoutError: slow disk\n"),
+          exception='Traceback (most recent call last):\n  File "x.py", line 3\n'
+                    "TimeoutError: slow disk\n"),
     event(1.5, "stage.started", stage="clean", status="running", attempt=2),
     event(2.0, "stage.failed", stage="clean", status="failed", attempt=2, duration_s=1.5,
           error_type="KeyError", error="'amount' <missing>",
-          exception="Traceback (most recent call last):\n  File \"clean.py\", line 9, in clean\nKeyError: 'amount'\n"),
+          exception='Traceback (most recent call last):\n  File "clean.py", line 9, in clean\n'
+                    "KeyError: 'amount'\n"),
     event(2.0, "stage.skipped", stage="report", status="skipped", reason="condition is false"),
     event(2.0, "stage.cancelled", stage="publish", status="cancelled",
           reason="dependency 'clean' failed"),
@@ -293,8 +295,8 @@ def wide_log(stages: int) -> list[str]:
         t = i * 0.05
         lines.append(event(t, "stage.started", stage=name, status="running", attempt=1))
         if i % 10 == 0:
-            lines.append(event(t + 0.01, "stage.retrying", stage=name, status="running",
-                               attempt=1, delay_s=0.01, error_type="OSError", error="busy"))  # fmt: skip
+            retry = {"attempt": 1, "delay_s": 0.01, "error_type": "OSError", "error": "busy"}
+            lines.append(event(t + 0.01, "stage.retrying", stage=name, status="running", **retry))
             lines.append(event(t + 0.02, "stage.started", stage=name, status="running", attempt=2))
         lines.append(event(t + 0.04, "stage.succeeded", stage=name, status="success",
                            attempt=1 + (i % 10 == 0), duration_s=0.04))  # fmt: skip

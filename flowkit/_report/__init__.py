@@ -80,7 +80,9 @@ def _header(run: RunRecord) -> str:
         f"{escape(run.status)}</span></h1>"
         f'<p class="meta">run <code>{escape(run.run_id)}</code>{when}</p>'
         '<ul class="totals">'
-        + "".join(f'<li><b>{escape(v)}</b><span class="k">{escape(k)}</span></li>' for v, k in tiles)
+        + "".join(
+            f'<li><b>{escape(v)}</b><span class="k">{escape(k)}</span></li>' for v, k in tiles
+        )
         + "</ul>"
         + "".join(f'<p class="warn">{escape(text)}</p>' for text in warnings)
     )
@@ -169,7 +171,7 @@ def _table(run: RunRecord) -> str:
 def _section(run: RunRecord, key: int) -> str:
     return (
         f'<section class="run" id="run-{escape(run.run_id)}">{_header(run)}'
-        f"<h2>DAG</h2>{_legend()}<div class=\"scroll center\">{dag_svg(run, key)}</div>"
+        f'<h2>DAG</h2>{_legend()}<div class="scroll center">{dag_svg(run, key)}</div>'
         f'<h2>Timeline</h2><div class="scroll">{timeline_svg(run, _pending(run))}</div>'
         f"<h2>Stages</h2>{_table(run)}</section>"
     )
@@ -185,9 +187,10 @@ def render_html(runs: RunRecord | Iterable[RunRecord], notes: Sequence[str] = ()
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
+        '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
         "style-src 'unsafe-inline'; img-src data:\">"
         f"<title>flowkit run: {escape(title)}</title><style>{CSS}</style></head>"
         f"<body><main>{sections}<footer>{footer}<p>written by flowkit "
-        f"{escape(flowkit.__version__)} from the run's event log</p></footer></main></body></html>\n"
+        f"{escape(flowkit.__version__)} from the run's event log</p></footer></main>"
+        "</body></html>\n"
     )

@@ -20,6 +20,7 @@ MARGIN = 12
 _BAND_TITLE_H = 30
 PER_BAND_ROW = 6
 
+
 def levels(names: Sequence[str], deps: Mapping[str, Sequence[str]]) -> dict[str, int]:
     """Each stage's layer: 0 for a stage without dependencies, else one more than its
     deepest dependency (dependencies outside ``names`` are ignored)."""
@@ -57,7 +58,7 @@ def _columns(names: Sequence[str], deps: Mapping[str, Sequence[str]]) -> list[li
 
 
 def _place(columns: list[list[str]], height: float) -> dict[str, tuple[float, float]]:
-    where = {}
+    where: dict[str, tuple[float, float]] = {}
     for c, column in enumerate(columns):
         column_height = len(column) * NODE_H + (len(column) - 1) * GAP_Y
         top = MARGIN + (height - 2 * MARGIN - column_height) / 2

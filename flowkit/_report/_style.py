@@ -1,3 +1,4 @@
+# ruff: noqa: E501 - one CSS rule a line reads best, however long
 """The report's stylesheet: inline, no web fonts, light and dark (``prefers-color-scheme``)."""
 
 CSS = """

@@ -7,6 +7,7 @@ is a hatched bar up to the log's last line, and a ``map_over`` stage says how it
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from html import escape
@@ -55,7 +56,7 @@ def _bar(axis: _Axis, y: float, attempt: AttemptRecord, end: float, stage: str) 
 
 def _delays(axis: _Axis, y: float, history: Sequence[AttemptRecord]) -> list[str]:
     lines = []
-    for before, after in zip(history, history[1:], strict=False):
+    for before, after in itertools.pairwise(history):
         if before.ended is None or after.started is None:
             continue
         wait = after.started - before.ended
@@ -110,10 +111,12 @@ def _row(axis: _Axis, index: int, stage: StageRecord, run: RunRecord) -> list[st
     top = AXIS_H + index * ROW_H
     end = run.last if run.last is not None else axis.t0
     parts = [
-        f'<g class="row" data-stage="{escape(stage.name)}">'
-        f'<rect class="stripe" x="0" y="{top}" width="{LABEL_W + PLOT_W + NOTE_W}" '
-        f'height="{ROW_H}"/><text class="name" x="6" y="{top + ROW_H - 7}">'
-        f"{escape(label(stage.name, 24))}<title>{escape(stage.name)}</title></text>"
+        (
+            f'<g class="row" data-stage="{escape(stage.name)}">'
+            f'<rect class="stripe" x="0" y="{top}" width="{LABEL_W + PLOT_W + NOTE_W}" '
+            f'height="{ROW_H}"/><text class="name" x="6" y="{top + ROW_H - 7}">'
+            f"{escape(label(stage.name, 24))}<title>{escape(stage.name)}</title></text>"
+        )
     ]
     ran = [a for a in stage.history if a.started is not None]
     parts += [_bar(axis, y, attempt, end, stage.name) for attempt in ran]

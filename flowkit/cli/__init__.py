@@ -168,9 +168,9 @@ def list_stages(target: str) -> None:
 
 @cli.command()
 @_target_argument
-@click.option("--format", "fmt", type=click.Choice(("mermaid", "dot", *IMAGE_FORMATS)), default="mermaid",
-              show_default=True, help="Mermaid or Graphviz DOT text, or an SVG/PNG image "
-              "(images need Graphviz's `dot` on PATH).")  # fmt: skip
+@click.option("--format", "fmt", type=click.Choice(("mermaid", "dot", *IMAGE_FORMATS)),
+              default="mermaid", show_default=True, help="Mermaid or Graphviz DOT text, or an "
+              "SVG/PNG image (images need Graphviz's `dot` on PATH).")  # fmt: skip
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Write to this file instead of stdout.")  # fmt: skip
 def graph(target: str, fmt: str, output: Path | None) -> None:
@@ -204,7 +204,8 @@ def validate(target: str, pairs: Sequence[str], inputs_file: Path | None) -> Non
 @click.option("--width", type=click.IntRange(min=10), default=60, show_default=True,
               help="Columns of the timeline.")  # fmt: skip
 @click.option("--html", "html_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write a self-contained HTML report (DAG, timeline, errors) here instead.")  # fmt: skip
+              help="Write a self-contained HTML report (DAG, timeline, errors) "
+              "here instead.")  # fmt: skip
 def inspect(logfile: Path, width: int, html_file: Path | None) -> None:
     """Rebuild the run(s) in a JSON-lines event log: each stage's status, attempts,
     duration and error, the outcome, and a timeline. Exit code 0 whatever the outcome."""

@@ -230,7 +230,7 @@ class ExecutorDriver:
         took = monotonic() - fanout.first[index]
         run.item_ended(
             k, index, len(fanout.items), fanout.attempts[index], took,
-            None if ok else value, worker=completion.worker,
+            error=None if ok else value, worker=completion.worker,
         )  # fmt: skip
         fanout.outcomes[index] = (ok, value)
         fanout.left -= 1
