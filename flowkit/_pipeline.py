@@ -272,7 +272,10 @@ class Pipeline:
         Jupyter shows the plain repr)."""
         if not graphviz_available():
             return None
-        return render_image(self.to_dot(), "svg").decode("utf-8")
+        try:
+            return render_image(self.to_dot(), "svg").decode("utf-8")
+        except (ValueError, OSError):  # a broken Graphviz: the plain repr, no traceback
+            return None
 
     def __repr__(self) -> str:
         return f"Pipeline(name={self.name!r}, stages={list(self._stages)!r})"

@@ -153,13 +153,16 @@ def render_image(dot_text: str, fmt: str) -> bytes:
     program = shutil.which("dot")
     if program is None:
         raise GraphvizNotFoundError(fmt)
-    done = subprocess.run(  # noqa: S603 - our own DOT text, fed to the dot found on PATH
-        [program, f"-T{fmt}"],
-        input=dot_text.encode("utf-8"),
-        capture_output=True,
-        timeout=_DOT_TIMEOUT_S,
-        check=False,
-    )
+    try:
+        done = subprocess.run(  # noqa: S603 - our own DOT text, fed to the dot found on PATH
+            [program, f"-T{fmt}"],
+            input=dot_text.encode("utf-8"),
+            capture_output=True,
+            timeout=_DOT_TIMEOUT_S,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise ValueError(f"Graphviz's dot did not finish within {_DOT_TIMEOUT_S}s") from None
     if done.returncode != 0:
         problem = done.stderr.decode("utf-8", "replace").strip().splitlines()
         raise ValueError(f"Graphviz's dot failed: {problem[0] if problem else done.returncode}")

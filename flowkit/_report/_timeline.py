@@ -145,9 +145,10 @@ def _grid(axis: _Axis, height: float) -> list[str]:
     parts = []
     for offset in axis.ticks():
         x = axis.x(axis.t0 + offset)
+        tick = seconds(offset) if offset else "0"
         parts.append(
             f'<line class="grid" x1="{x:.1f}" y1="{AXIS_H - 6}" x2="{x:.1f}" y2="{height:.1f}"/>'
-            f'<text class="tick" x="{x:.1f}" y="{AXIS_H - 10}">{escape(seconds(offset))}</text>'
+            f'<text class="tick" x="{x:.1f}" y="{AXIS_H - 10}">{escape(tick)}</text>'
         )
     return parts
 

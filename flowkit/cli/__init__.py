@@ -177,7 +177,10 @@ def graph(target: str, fmt: str, output: Path | None) -> None:
     """Print (or write) the DAG: text, or an image drawn by Graphviz."""
     pipeline = load_target(target)
     text = pipeline.to_mermaid() if fmt == "mermaid" else pipeline.to_dot()
-    drawing = render_image(text, fmt) if fmt in IMAGE_FORMATS else text
+    try:
+        drawing = render_image(text, fmt) if fmt in IMAGE_FORMATS else text
+    except ValueError as error:  # Graphviz itself failed
+        raise UsageFailure(str(error)) from None
     if output is None:
         _echo(drawing, nl=False)
     else:
