@@ -353,3 +353,34 @@ def test_pipeline_started_carries_the_dag_and_items_report_their_end(
     assert sorted(items) == [("stage.succeeded", i, 3) for i in range(3)]
     final = [e for e in events if e.get("stage") == "double" and "item" not in e]
     assert [e["event"] for e in final] == ["stage.started", "stage.succeeded"]
+
+
+def test_hook_failures_and_a_log_without_timestamps(tmp_path: Path) -> None:
+    lines = [
+        json.dumps({"event": e, "run_id": "r1", "pipeline": "demo", **f})
+        for e, f in [
+            ("pipeline.started", {"stages": 1, "dependencies": {"train": []}}),
+            ("stage.started", {"stage": "train", "status": "running", "attempt": 1}),
+            ("stage.succeeded", {"stage": "train", "status": "success", "attempt": 1}),
+            ("stage.hook_failed", {"stage": "train", "status": "success", "hook": "ping",
+                                   "error_type": "OSError", "error": "no route"}),
+        ]
+    ]  # fmt: skip
+    page = Page(render_html(run_of(tmp_path, lines)))
+
+    assert "ping failed: OSError: no route" in page.text
+    assert "The log has no timestamps: no timeline." in page.text
+    assert sorted(page.stages["dag"]) == ["train"]
+
+
+def test_one_section_per_run_of_the_log(tmp_path: Path) -> None:
+    log, report = tmp_path / "runs.jsonl", tmp_path / "runs.html"
+    flowkit("run", target("basic"), "-i", "count=1", "--log-file", log)
+    flowkit("run", target("failing"), "--log-file", log)
+    done = flowkit("inspect", log, "--html", report)
+    html = report.read_text()
+
+    assert done.stdout == f"wrote {report} (2 run(s))\n"
+    assert html.count('<section class="run"') == 2
+    assert 'marker-end="url(#arrow-0)"' in html
+    assert 'marker-end="url(#arrow-1)"' in html

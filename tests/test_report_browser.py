@@ -17,7 +17,7 @@ import pytest
 from pipelines import flowkit
 from test_report import wide_log
 
-if os.environ.get("FLOWKIT_REQUIRE_BROWSER") == "1":  # CI: this test must run, not skip
+if os.environ.get("FLOWKIT_REQUIRE_TOOLS") == "1":  # CI: this test must run, not skip
     import playwright.sync_api as playwright_api
 else:
     playwright_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
