@@ -169,12 +169,12 @@ class Run:
         look it up in the cache, emit ``stage.started``. Returns the final result when the
         stage ends here (condition false, cache hit), else None: call it now."""
         attempt = self.attempts[k] = self.attempts[k] + 1
+        if self.plan.wants_context[k]:  # before the condition, which may take it too
+            kwargs[CONTEXT] = self._context(k, kwargs, attempt)
         if self.plan.conditional[k] and not stage.should_run(kwargs):
             return self.conclude(k, SKIPPED, reason="condition is false")
         if not self.first_start[k]:
             self.first_start[k] = monotonic()
-        if self.plan.wants_context[k]:
-            kwargs[CONTEXT] = self._context(k, kwargs, attempt)
         cache = self.cache
         if cache is not None and stage.cache and stage.map_over is None:
             key = cache.key(stage, kwargs)
@@ -225,7 +225,7 @@ class Run:
             attempt=attempt,
             delay_s=delay,
             duration_s=monotonic() - start,
-            **ev.error_fields(error),
+            **ev.failure_fields(error),
             **({} if item is None else {"item": item}),
             **_where(worker),
         )
@@ -424,7 +424,7 @@ class Run:
                 status="failed",
                 attempt=result.attempts,
                 duration_s=result.duration,
-                **ev.error_fields(error),  # type: ignore[arg-type]
+                **ev.failure_fields(error),  # type: ignore[arg-type]
                 **_where(worker),
             )
         else:

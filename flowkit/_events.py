@@ -1,6 +1,7 @@
 """The one module that talks to structlog: event names, levels and the per-run emitter.
 
-Events carry names, statuses, timings and error types, never input or output values.
+Events carry names, statuses, timings, error types, messages and tracebacks (the source
+lines, never local variables), never input or output values.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import structlog
+
+from flowkit._traceback import format_error
 
 LOGGER_NAME = "flowkit"
 
@@ -60,6 +63,12 @@ def dependency_names(names: Sequence[str], deps: Sequence[Sequence[int]]) -> dic
     """``pipeline.started``'s ``dependencies``: each stage's dependencies by name (the DAG,
     names only), so a log alone can redraw it."""
     return {name: [names[d] for d in deps[k]] for k, name in enumerate(names)}
+
+
+def failure_fields(error: BaseException) -> dict[str, str]:
+    """The error keys of ``stage.failed`` and ``stage.retrying``: `error_fields` and the
+    formatted traceback as ``exception`` (computed only when an attempt failed)."""
+    return {**error_fields(error), "exception": format_error(error)}
 
 
 class Events:

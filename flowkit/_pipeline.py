@@ -19,6 +19,7 @@ from flowkit._results import PipelineResult
 from flowkit._stage import FunctionStage, Stage
 from flowkit.errors import (
     DuplicateStageError,
+    GraphvizError,
     MissingInputError,
     PipelineDefinitionError,
     did_you_mean,
@@ -133,7 +134,8 @@ class Pipeline:
         """Check the definition and, given ``inputs``, that every required input is there.
 
         Raises:
-            PipelineDefinitionError: A cycle, unknown dependency or type mismatch.
+            PipelineDefinitionError: A cycle, unknown dependency or type mismatch, or an
+                input that names a stage (use ``overrides=`` for that).
             MissingInputError: Required inputs are missing (only when ``inputs`` is given).
         """
         graph = self._compiled()
@@ -148,6 +150,13 @@ class Pipeline:
         return plan
 
     def _check_inputs(self, plan: Plan, inputs: Mapping[str, Any]) -> None:
+        for name in inputs:
+            if name in self._stages:
+                raise PipelineDefinitionError(
+                    f"input {name!r} names stage {name!r} of pipeline {self.name!r}: a stage's "
+                    f"output cannot be given as an input; to use a value instead of running "
+                    f"the stage, pass overrides={{{name!r}: value}}"
+                )
         missing = {name: users for name, users in plan.required.items() if name not in inputs}
         if missing:
             raise MissingInputError(missing, self._stages)
@@ -274,7 +283,7 @@ class Pipeline:
             return None
         try:
             return render_image(self.to_dot(), "svg").decode("utf-8")
-        except (ValueError, OSError):  # a broken Graphviz: the plain repr, no traceback
+        except (GraphvizError, OSError):  # a broken Graphviz: the plain repr, no traceback
             return None
 
     def __repr__(self) -> str:

@@ -16,7 +16,7 @@ import subprocess
 from flowkit._composite import ParallelStage
 from flowkit._graph import Graph
 from flowkit._stage import Stage
-from flowkit.errors import GraphvizNotFoundError
+from flowkit.errors import GraphvizError, GraphvizNotFoundError
 
 IMAGE_FORMATS = ("svg", "png")
 _DOT_TIMEOUT_S = 60
@@ -146,7 +146,8 @@ def render_image(dot_text: str, fmt: str) -> bytes:
 
     Raises:
         GraphvizNotFoundError: ``dot`` is not on PATH.
-        ValueError: ``fmt`` is not an image format, or ``dot`` rejected the text.
+        GraphvizError: ``dot`` failed or did not finish.
+        ValueError: ``fmt`` is not an image format.
     """
     if fmt not in IMAGE_FORMATS:
         raise ValueError(f"unknown image format {fmt!r}: use one of {', '.join(IMAGE_FORMATS)}")
@@ -162,8 +163,9 @@ def render_image(dot_text: str, fmt: str) -> bytes:
             check=False,
         )
     except subprocess.TimeoutExpired:
-        raise ValueError(f"Graphviz's dot did not finish within {_DOT_TIMEOUT_S}s") from None
+        raise GraphvizError(f"Graphviz's dot did not finish within {_DOT_TIMEOUT_S}s") from None
     if done.returncode != 0:
         problem = done.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise ValueError(f"Graphviz's dot failed: {problem[0] if problem else done.returncode}")
+        detail = problem[0] if problem else f"exit code {done.returncode}"
+        raise GraphvizError(f"Graphviz's dot failed: {detail}")
     return done.stdout

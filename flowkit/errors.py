@@ -158,7 +158,11 @@ class LogError(FlowkitError, ValueError):
     """A file given as an event log is missing, unreadable, or holds no flowkit event."""
 
 
-class GraphvizNotFoundError(FlowkitError, RuntimeError):
+class GraphvizError(FlowkitError, RuntimeError):
+    """Graphviz's ``dot`` program could not draw a DAG (it failed or did not finish)."""
+
+
+class GraphvizNotFoundError(GraphvizError):
     """Drawing a DAG as an image needs Graphviz's ``dot`` program, and it is not on PATH."""
 
     def __init__(self, fmt: str) -> None:

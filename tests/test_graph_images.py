@@ -137,7 +137,7 @@ def test_an_unwritable_output_is_a_usage_error(tmp_path: Path) -> None:
     done = flowkit("graph", NIGHTLY, "-o", tmp_path / "no" / "such" / "dir.mmd")
 
     assert done.returncode == 2
-    assert done.stderr.startswith("Error: Invalid value for --output: cannot write ")
+    assert done.stderr.startswith("Error: Invalid value for '--output': cannot write ")
 
 
 @needs_dot

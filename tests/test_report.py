@@ -282,7 +282,7 @@ def test_an_unwritable_html_path_is_a_usage_error(tmp_path: Path) -> None:
     done = flowkit("inspect", log, "--html", tmp_path / "missing" / "r.html")
 
     assert done.returncode == 2
-    assert done.stderr.startswith("Error: Invalid value for --html: cannot write ")
+    assert done.stderr.startswith("Error: Invalid value for '--html': cannot write ")
     assert len(done.stderr.splitlines()) == 1
 
 

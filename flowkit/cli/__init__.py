@@ -6,7 +6,6 @@ line on stderr, no traceback); 130 interrupted (Ctrl-C or SIGTERM).
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,25 +14,21 @@ from typing import Any, NoReturn
 import click
 
 import flowkit
+from flowkit._lint import warnings_for
 from flowkit._pipeline import Pipeline
-from flowkit._render import IMAGE_FORMATS, render_image
 from flowkit._report import render_html
 from flowkit._runlog import read_log
 from flowkit.cli._describe import describe, summary, validation_report
 from flowkit.cli._describe import result_json as result_document
+from flowkit.cli._graph import graph
 from flowkit.cli._inputs import collect_inputs
-from flowkit.cli._inspect import render
-from flowkit.cli._logging import configure
-from flowkit.cli._run import (
-    EXECUTOR_NAMES,
-    EXIT_CODES,
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    EXIT_USAGE,
-    UsageFailure,
-    make_executor,
-)
+from flowkit.cli._inspect import render, render_stage
+from flowkit.cli._logging import LOG_LEVELS, configure
+from flowkit.cli._output import echo as _echo
+from flowkit.cli._output import write_output
+from flowkit.cli._run import EXECUTOR_NAMES, make_executor
 from flowkit.cli._target import load_target
+from flowkit.cli._usage import EXIT_CODES, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UsageFailure
 from flowkit.errors import FlowkitError, did_you_mean
 
 _SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -72,8 +67,8 @@ class _Group(click.Group):
     ) -> tuple[str | None, click.Command | None, list[str]]:
         name = args[0] if args else ""
         if name and not name.startswith("-") and self.get_command(ctx, name) is None:
-            raise click.UsageError(
-                f"no such command {name!r}{did_you_mean(name, self.list_commands(ctx))}", ctx
+            raise UsageFailure(
+                f"no such command {name!r}{did_you_mean(name, self.list_commands(ctx))}", ctx=ctx
             )
         return super().resolve_command(ctx, args)
 
@@ -100,6 +95,9 @@ def cli() -> None:
               help="Stop starting stages after a failure (default: the pipeline's).")  # fmt: skip
 @click.option("--log-format", type=click.Choice(("console", "json")),
               help="stderr log format (default: console on a terminal, else json).")  # fmt: skip
+@click.option("--log-level", type=click.Choice(LOG_LEVELS), default="info", show_default=True,
+              help="Least severe events on stderr (--log-file gets info and up).")  # fmt: skip
+@click.option("-q", "--quiet", is_flag=True, help="Warnings and errors only (--log-level warning).")
 @click.option("--log-file", type=click.Path(dir_okay=False, path_type=Path),
               help="Also append the events to this file as JSON lines.")  # fmt: skip
 @click.option("--result-json", type=click.Path(dir_okay=False, path_type=Path),
@@ -117,12 +115,15 @@ def run(  # noqa: PLR0917 - click passes every option as an argument
     workers: int | None,
     fail_fast: bool | None,
     log_format: str | None,
+    log_level: str,
+    quiet: bool,
     log_file: Path | None,
     result_json: Path | None,
     dask_address: str | None,
     cache_dir: str | None,
 ) -> int:
-    """Run a pipeline; print a one-line summary. Logs go to stderr.
+    """Run a pipeline; print a one-line summary, then one line per failed stage. Logs go
+    to stderr.
 
     Exit code 0 when it succeeded, 1 when it failed, 130 when interrupted.
     """
@@ -132,11 +133,12 @@ def run(  # noqa: PLR0917 - click passes every option as an argument
     for path, flag in ((log_file, "--log-file"), (result_json, "--result-json")):
         if path is not None and not path.resolve().parent.is_dir():
             message = f"directory {str(path.parent)!r} does not exist"
-            raise click.BadParameter(message, param_hint=flag)
+            raise UsageFailure(message, option=flag)
+    level = "warning" if quiet else log_level
     try:
-        output = configure(log_format, log_file, pipeline.stages)
+        output = configure(log_format, log_file, pipeline.stages, level)
     except OSError as error:
-        raise click.BadParameter(str(error), param_hint="--log-file") from None
+        raise UsageFailure(str(error), option="--log-file") from None
     try:
         # run() itself turns SIGTERM into an interrupt, like Ctrl-C.
         result = pipeline.run(
@@ -152,7 +154,7 @@ def run(  # noqa: PLR0917 - click passes every option as an argument
         raise UsageFailure(f"{type(error).__name__}{where}: {error}") from None
     finally:
         output.close()
-    _echo(summary(result))
+    _echo(summary(result, pipeline))
     if result_json is not None:
         result_json.write_text(result_document(result), encoding="utf-8")
     return EXIT_CODES[result.status]
@@ -163,28 +165,9 @@ def run(  # noqa: PLR0917 - click passes every option as an argument
 def list_stages(target: str) -> None:
     """List the inputs, then the stages in order with their dependencies, inputs and
     options."""
-    _echo(describe(load_target(target)))
-
-
-@cli.command()
-@_target_argument
-@click.option("--format", "fmt", type=click.Choice(("mermaid", "dot", *IMAGE_FORMATS)),
-              default="mermaid", show_default=True, help="Mermaid or Graphviz DOT text, or an "
-              "SVG/PNG image (images need Graphviz's `dot` on PATH).")  # fmt: skip
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write to this file instead of stdout.")  # fmt: skip
-def graph(target: str, fmt: str, output: Path | None) -> None:
-    """Print (or write) the DAG: text, or an image drawn by Graphviz."""
     pipeline = load_target(target)
-    text = pipeline.to_mermaid() if fmt == "mermaid" else pipeline.to_dot()
-    try:
-        drawing = render_image(text, fmt) if fmt in IMAGE_FORMATS else text
-    except ValueError as error:  # Graphviz itself failed
-        raise UsageFailure(str(error)) from None
-    if output is None:
-        _echo(drawing, nl=False)
-    else:
-        _write(output, drawing, "--output")
+    _warn(warnings_for(pipeline))
+    _echo(describe(pipeline))
 
 
 @cli.command()
@@ -195,6 +178,7 @@ def validate(target: str, pairs: Sequence[str], inputs_file: Path | None) -> Non
     nothing. Without inputs it lists the pipeline's inputs."""
     pipeline: Pipeline = load_target(target)
     pipeline.validate()
+    _warn(warnings_for(pipeline))
     checked = None
     if pairs or inputs_file is not None:
         checked = collect_inputs(pipeline, pairs, inputs_file)
@@ -206,38 +190,32 @@ def validate(target: str, pairs: Sequence[str], inputs_file: Path | None) -> Non
 @click.argument("logfile", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--width", type=click.IntRange(min=10), default=60, show_default=True,
               help="Columns of the timeline.")  # fmt: skip
+@click.option("--stage", metavar="NAME",
+              help="Show one stage's attempts: start, duration, outcome, traceback.")  # fmt: skip
 @click.option("--html", "html_file", type=click.Path(dir_okay=False, path_type=Path),
               help="Write a self-contained HTML report (DAG, timeline, errors) "
               "here instead.")  # fmt: skip
-def inspect(logfile: Path, width: int, html_file: Path | None) -> None:
+def inspect(logfile: Path, width: int, stage: str | None, html_file: Path | None) -> None:
     """Rebuild the run(s) in a JSON-lines event log: each stage's status, attempts,
-    duration and error, the outcome, and a timeline. Exit code 0 whatever the outcome."""
+    duration and error (with the traceback of each failed stage), the outcome, and a
+    timeline. Exit code 0 whatever the outcome."""
     runs, notes = read_log(logfile)
     if html_file is not None:
-        _write(html_file, render_html(runs.values(), notes), "--html")
+        write_output(html_file, render_html(runs.values(), notes), "--html")
         _echo(f"wrote {html_file} ({len(runs)} run(s))")
         return
-    _echo(render(runs, notes, width))
-
-
-def _write(path: Path, content: str | bytes, flag: str) -> None:
-    """Write a command's output file; a path that cannot be written is a usage error."""
+    if stage is None:
+        _echo(render(runs, notes, width))
+        return
     try:
-        if isinstance(content, bytes):
-            path.write_bytes(content)
-        else:
-            path.write_text(content, encoding="utf-8")
-    except OSError as error:
-        message = f"cannot write {str(path)!r}: {error.strerror}"
-        raise click.BadParameter(message, param_hint=flag) from None
+        _echo(render_stage(runs, stage))
+    except KeyError as error:
+        raise UsageFailure(error.args[0], option="--stage") from None
 
 
-def _echo(text: str | bytes, nl: bool = True) -> None:
-    """Print to stdout; a reader that went away (``flowkit list ... | head -1``) is fine."""
-    try:
-        click.echo(text, nl=nl)
-    except BrokenPipeError:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+def _warn(lines: Sequence[str]) -> None:
+    for line in lines:
+        click.echo(line, err=True)
 
 
 def _register_cache_group() -> None:
@@ -268,6 +246,7 @@ def _register_cache_group() -> None:
         raise UsageFailure(f"the cache commands failed to load: {reason}")
 
 
+cli.add_command(graph)
 _register_cache_group()
 
 
@@ -284,7 +263,7 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     except click.exceptions.NoArgsIsHelpError as error:
         error.show()  # `flowkit` alone: the help, on stderr like click does
         code = error.exit_code
-    except click.UsageError as error:
+    except (click.UsageError, UsageFailure) as error:
         hint = ""
         if error.ctx is not None:
             hint = f" (see '{error.ctx.command_path} --help')"

@@ -16,6 +16,7 @@ from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from flowkit._stage import Stage
+from flowkit._traceback import with_remote_traceback
 from flowkit.errors import PipelineDefinitionError
 from flowkit.executors._protocol import Completion, unpicklable_argument
 
@@ -116,7 +117,9 @@ class ProcessExecutor:
             key, worker.key = worker.key, None
             pid = worker.process.pid
             try:
-                ok, value = pickle.loads(worker.reader.recv_bytes())  # noqa: S301 - our worker
+                ok, value, text = pickle.loads(worker.reader.recv_bytes())  # noqa: S301 - our worker
+                if text is not None:
+                    with_remote_traceback(value, text)
             except (EOFError, OSError):
                 self._replace(worker)
                 ok, value = (

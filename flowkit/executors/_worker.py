@@ -1,7 +1,8 @@
 """A ``processes`` worker: ``python -m flowkit.executors._worker``.
 
-Reads pickled ``(stage, kwargs)`` calls from stdin and writes pickled ``(ok, value)``
-outcomes to the original stdout; the stage's own prints go to stderr.
+Reads pickled ``(stage, kwargs)`` calls from stdin and writes pickled ``(ok, value, traceback)``
+outcomes to the original stdout (``traceback`` is the error's formatted traceback, since a
+traceback does not pickle); the stage's own prints go to stderr.
 """
 
 from __future__ import annotations
@@ -12,12 +13,15 @@ import sys
 from multiprocessing.connection import Connection
 from typing import Any
 
+from flowkit._traceback import format_error
 from flowkit.executors._protocol import call_stage
 
 
 def _outcome_bytes(outcome: tuple[bool, Any], name: str) -> bytes:
+    ok, value = outcome
+    text = None if ok else format_error(value)
     try:
-        return pickle.dumps(outcome, pickle.HIGHEST_PROTOCOL)
+        return pickle.dumps((ok, value, text), pickle.HIGHEST_PROTOCOL)
     except Exception as error:  # noqa: BLE001 - an output or error that cannot travel back
         what = f"stage {name!r}: its output" if outcome[0] else f"stage {name!r}: its error"
         return pickle.dumps(
@@ -27,6 +31,7 @@ def _outcome_bytes(outcome: tuple[bool, Any], name: str) -> bytes:
                     f"{what} of type {type(outcome[1]).__qualname__} cannot be "
                     f"pickled to return to the driver ({error})"
                 ),
+                text,
             )
         )
 
