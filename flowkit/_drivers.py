@@ -214,9 +214,11 @@ def _map(run: Run, k: int, stage: Stage, kwargs: dict[str, Any], param: str) -> 
     def one(index: int) -> Any:
         item_kwargs = {**kwargs, param: items[index]}
         key = cache.key(stage, item_kwargs) if cache is not None else None
+        first = monotonic()
         if key is not None:
             hit, value = cache.load(key)  # type: ignore[union-attr]
             if hit:
+                run.item_ended(k, index, len(items), 0, monotonic() - first, cached=True)
                 return value
         while True:
             attempts[index] += 1
@@ -226,6 +228,7 @@ def _map(run: Run, k: int, stage: Stage, kwargs: dict[str, Any], param: str) -> 
             except Exception as error:
                 attempt = attempts[index]
                 if not stage.retry.should_retry(attempt, error) or run.stopping:
+                    run.item_ended(k, index, len(items), attempt, monotonic() - first, error=error)
                     raise
                 delay = stage.retry.delay(attempt)
                 run.retrying(k, attempt, delay, error, start, item=index)
@@ -233,6 +236,7 @@ def _map(run: Run, k: int, stage: Stage, kwargs: dict[str, Any], param: str) -> 
             else:
                 if key is not None:
                     cache.store(key, output)  # type: ignore[union-attr]
+                run.item_ended(k, index, len(items), attempts[index], monotonic() - first)
                 return output
 
     try:

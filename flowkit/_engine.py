@@ -114,7 +114,12 @@ class Run:
 
     def announce(self) -> None:
         """Emit ``pipeline.started``: the run begins."""
-        self.events.emit(ev.PIPELINE_STARTED, status="running", stages=len(self.plan.names))
+        self.events.emit(
+            ev.PIPELINE_STARTED,
+            status="running",
+            stages=len(self.plan.names),
+            dependencies=ev.dependency_names(self.plan.names, self.plan.deps),
+        )
 
     def initial(self) -> list[int]:
         """The stages that can start at once."""
@@ -224,6 +229,36 @@ class Run:
             duration_s=monotonic() - start,
             **ev.failure_fields(error),
             **({} if item is None else {"item": item}),
+            **_where(worker),
+        )
+
+    def item_ended(
+        self,
+        k: int,
+        index: int,
+        items: int,
+        attempt: int,
+        took: float,
+        *,
+        error: BaseException | None = None,
+        cached: bool = False,
+        worker: str | None = None,
+    ) -> None:
+        """Emit the end of item ``index`` (of ``items``) of ``map_over`` stage ``k``:
+        ``stage.succeeded`` or ``stage.failed`` with ``item``, which the progress line and
+        the run report count. ``took``: seconds from its first attempt to its end."""
+        if error is None and not self.events.info:
+            return
+        self.events.emit(
+            ev.STAGE_SUCCEEDED if error is None else ev.STAGE_FAILED,
+            stage=self.plan.names[k],
+            status=SUCCESS.value if error is None else FAILED.value,
+            attempt=attempt,
+            item=index,
+            items=items,
+            duration_s=took,
+            **({} if error is None else ev.error_fields(error)),
+            **(_CACHED if cached else {}),
             **_where(worker),
         )
 

@@ -14,12 +14,13 @@ from flowkit._drivers import default_workers
 from flowkit._engine import CacheBackend, Run
 from flowkit._graph import Graph, InputSpec, compile_graph, needed_stages
 from flowkit._plan import Plan
-from flowkit._render import to_dot, to_mermaid
+from flowkit._render import graphviz_available, render_image, to_dot, to_mermaid
 from flowkit._results import PipelineResult
 from flowkit._seed import SeedPipelineMethods, pipeline_names, run_inputs
 from flowkit._stage import FunctionStage, Stage
 from flowkit.errors import (
     DuplicateStageError,
+    GraphvizError,
     MissingInputError,
     PipelineDefinitionError,
     did_you_mean,
@@ -281,6 +282,16 @@ class Pipeline(SeedPipelineMethods):
     def to_dot(self) -> str:
         """The DAG as a Graphviz digraph."""
         return to_dot(self._compiled(), self.name)
+
+    def _repr_svg_(self) -> str | None:
+        """The DAG as SVG for Jupyter, when Graphviz's ``dot`` is installed (else None, and
+        Jupyter shows the plain repr)."""
+        if not graphviz_available():
+            return None
+        try:
+            return render_image(self.to_dot(), "svg").decode("utf-8")
+        except (GraphvizError, OSError):  # a broken Graphviz: the plain repr, no traceback
+            return None
 
     def __repr__(self) -> str:
         return f"Pipeline(name={self.name!r}, stages={list(self._stages)!r})"

@@ -156,3 +156,19 @@ class CacheError(FlowkitError, OSError):
 
 class LogError(FlowkitError, ValueError):
     """A file given as an event log is missing, unreadable, or holds no flowkit event."""
+
+
+class GraphvizError(FlowkitError, RuntimeError):
+    """Graphviz's ``dot`` program could not draw a DAG (it failed or did not finish)."""
+
+
+class GraphvizNotFoundError(GraphvizError):
+    """Drawing a DAG as an image needs Graphviz's ``dot`` program, and it is not on PATH."""
+
+    def __init__(self, fmt: str) -> None:
+        self.format = fmt
+        super().__init__(
+            f"--format {fmt} needs Graphviz's `dot` program on PATH: install Graphviz "
+            "(`apt-get install graphviz`, `brew install graphviz`, or https://graphviz.org/download/)"
+            " or use --format mermaid or dot"
+        )

@@ -119,7 +119,7 @@ def test_progress_line_on_a_terminal_is_redrawn_and_cleared() -> None:
     assert "flowkit: 5/5 stages done, 0 running, 0 failed" in terminal
     assert terminal.endswith("\r\x1b[K")  # nothing is left on the line afterwards
     assert "[info" in terminal  # console logs by default on a terminal
-    assert "{" not in terminal
+    assert '"event"' not in terminal  # console lines, not JSON
 
 
 def test_progress_counts_failures() -> None:
@@ -128,3 +128,15 @@ def test_progress_counts_failures() -> None:
     assert code == 1
     assert "flowkit: 2/4 stages done, 0 running, 1 failed" in terminal
     assert "flowkit: 4/4 stages done, 0 running, 1 failed" in terminal
+
+
+def test_progress_counts_map_over_items() -> None:
+    code, _, terminal = run_on_a_terminal("run", target("fanout"), "--executor", "sequential")
+
+    assert code == 0
+    for done in range(1, 6):
+        assert (
+            f"flowkit: 1/2 stages done, 1 running, 0 failed, stage fetch: {done}/5 items ["
+            in terminal
+        )
+    assert "flowkit: 2/2 stages done, 0 running, 0 failed [" in terminal

@@ -6,7 +6,6 @@ line on stderr, no traceback); 130 interrupted (Ctrl-C or SIGTERM).
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,12 +16,16 @@ import click
 import flowkit
 from flowkit._lint import warnings_for
 from flowkit._pipeline import Pipeline
+from flowkit._report import render_html
 from flowkit._runlog import read_log
 from flowkit.cli._describe import describe, summary, validation_report
 from flowkit.cli._describe import result_json as result_document
+from flowkit.cli._graph import graph
 from flowkit.cli._inputs import collect_inputs
 from flowkit.cli._inspect import render, render_stage
 from flowkit.cli._logging import LOG_LEVELS, configure
+from flowkit.cli._output import echo as _echo
+from flowkit.cli._output import write_output
 from flowkit.cli._run import EXECUTOR_NAMES, make_executor
 from flowkit.cli._target import load_target
 from flowkit.cli._usage import EXIT_CODES, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UsageFailure
@@ -169,16 +172,6 @@ def list_stages(target: str) -> None:
 
 @cli.command()
 @_target_argument
-@click.option("--format", "fmt", type=click.Choice(("mermaid", "dot")), default="mermaid",
-              show_default=True, help="Mermaid flowchart or Graphviz DOT.")  # fmt: skip
-def graph(target: str, fmt: str) -> None:
-    """Print the DAG as text."""
-    pipeline = load_target(target)
-    _echo(pipeline.to_mermaid() if fmt == "mermaid" else pipeline.to_dot(), nl=False)
-
-
-@cli.command()
-@_target_argument
 @_with_inputs
 def validate(target: str, pairs: Sequence[str], inputs_file: Path | None) -> None:
     """Check the definition (and, given inputs, that every required one is there); runs
@@ -199,11 +192,18 @@ def validate(target: str, pairs: Sequence[str], inputs_file: Path | None) -> Non
               help="Columns of the timeline.")  # fmt: skip
 @click.option("--stage", metavar="NAME",
               help="Show one stage's attempts: start, duration, outcome, traceback.")  # fmt: skip
-def inspect(logfile: Path, width: int, stage: str | None) -> None:
+@click.option("--html", "html_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write a self-contained HTML report (DAG, timeline, errors) "
+              "here instead.")  # fmt: skip
+def inspect(logfile: Path, width: int, stage: str | None, html_file: Path | None) -> None:
     """Rebuild the run(s) in a JSON-lines event log: each stage's status, attempts,
     duration and error (with the traceback of each failed stage), the outcome, and a
     timeline. Exit code 0 whatever the outcome."""
     runs, notes = read_log(logfile)
+    if html_file is not None:
+        write_output(html_file, render_html(runs.values(), notes), "--html")
+        _echo(f"wrote {html_file} ({len(runs)} run(s))")
+        return
     if stage is None:
         _echo(render(runs, notes, width))
         return
@@ -211,14 +211,6 @@ def inspect(logfile: Path, width: int, stage: str | None) -> None:
         _echo(render_stage(runs, stage))
     except KeyError as error:
         raise UsageFailure(error.args[0], option="--stage") from None
-
-
-def _echo(text: str, nl: bool = True) -> None:
-    """Print to stdout; a reader that went away (``flowkit list ... | head -1``) is fine."""
-    try:
-        click.echo(text, nl=nl)
-    except BrokenPipeError:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def _warn(lines: Sequence[str]) -> None:
@@ -254,6 +246,7 @@ def _register_cache_group() -> None:
         raise UsageFailure(f"the cache commands failed to load: {reason}")
 
 
+cli.add_command(graph)
 _register_cache_group()
 
 

@@ -29,6 +29,8 @@ SHORT_RUN_ID = 8  # console lines: enough to tell runs apart; JSON keeps the who
 _FIRST_KEYS = ("timestamp", "level", "event")
 _DONE = frozenset({"stage.succeeded", "stage.skipped", "stage.cancelled"})
 _RUNNING = frozenset({"stage.started", "stage.retrying"})
+_ITEM_ENDS = frozenset({"stage.succeeded", "stage.failed"})
+_MAX_FANOUTS_SHOWN = 2
 
 
 def _json_renderer() -> Callable[[Any, str, MutableMapping[str, Any]], str | bytes]:
@@ -58,7 +60,8 @@ def _key_order(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMappi
 
 
 class Progress:
-    """Counts ``stage.*`` events of the top-level stages into a one-line summary."""
+    """Counts ``stage.*`` events of the top-level stages into a one-line summary, and the
+    ended items of each running ``map_over`` stage (its events that carry ``item``)."""
 
     def __init__(self, names: Collection[str]) -> None:
         self.names = frozenset(names)
@@ -66,6 +69,7 @@ class Progress:
         self.running: set[str] = set()
         self.done: set[str] = set()
         self.failed: set[str] = set()
+        self.items: dict[str, tuple[int, int]] = {}  # running fan-out -> (items ended, items)
         self.start = time.monotonic()
 
     def observe(self, event: MutableMapping[str, Any]) -> None:
@@ -77,6 +81,10 @@ class Progress:
         stage = event.get("stage")
         if stage not in self.names:
             return  # a parallel group's child or a user event
+        if isinstance(event.get("item"), int):
+            self._observe_item(stage, name, event)
+            return
+        self.items.pop(stage, None)
         if name in _RUNNING:
             self.running.add(stage)
         elif name in _DONE:
@@ -86,11 +94,22 @@ class Progress:
             self.running.discard(stage)
             self.failed.add(stage)
 
+    def _observe_item(self, stage: str, name: Any, event: MutableMapping[str, Any]) -> None:
+        """An event of one ``map_over`` item: count the items that ended."""
+        if name in _ITEM_ENDS and stage in self.running:
+            done, total = self.items.get(stage, (0, 0))
+            items = event.get("items")
+            self.items[stage] = (done + 1, items if isinstance(items, int) else total)
+
     def line(self) -> str:
         """The progress line, without a newline."""
+        fanouts = "".join(
+            f", stage {stage}: {done}/{total or '?'} items"
+            for stage, (done, total) in list(self.items.items())[:_MAX_FANOUTS_SHOWN]
+        )
         return (
             f"flowkit: {len(self.done) + len(self.failed)}/{self.total} stages done, "
-            f"{len(self.running)} running, {len(self.failed)} failed "
+            f"{len(self.running)} running, {len(self.failed)} failed{fanouts} "
             f"[{time.monotonic() - self.start:.1f}s]"
         )
 
@@ -132,6 +151,9 @@ class Output:
         # Timings to the microsecond read better than full float reprs; a copy, since the
         # renderer pops keys.
         shown = {k: round(v, 6) if type(v) is float else v for k, v in event.items()}
+        # The DAG is for the log file and tools, not for eyes (a line per stage of the run).
+        if shown.get("event") == "pipeline.started":
+            shown.pop("dependencies", None)
         run_id = shown.get("run_id")
         if isinstance(run_id, str):
             shown["run_id"] = run_id[:SHORT_RUN_ID]

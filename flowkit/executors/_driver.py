@@ -24,12 +24,13 @@ Key = tuple[int, int | None]  # (stage index, map item index or None)
 class _Fanout:
     """The items of one ``map_over`` stage in flight."""
 
-    __slots__ = ("attempts", "items", "keys", "left", "outcomes")
+    __slots__ = ("attempts", "first", "items", "keys", "left", "outcomes")
 
     def __init__(self, items: list[Any]) -> None:
         self.items = items
         self.keys: list[str | None] = [None] * len(items)  # cache keys, when cached
         self.attempts = [0] * len(items)
+        self.first = [0.0] * len(items)  # when each item's first attempt started
         self.outcomes: list[tuple[bool, Any] | None] = [None] * len(items)
         self.left = len(items)
 
@@ -149,6 +150,7 @@ class ExecutorDriver:
                 key = fanout.keys[index] = cache.key(stage, {**kwargs, str(stage.map_over): item})
                 hit, value = cache.load(key) if key is not None else (False, None)
                 if hit:
+                    self.run.item_ended(k, index, len(fanout.items), 0, 0.0, cached=True)
                     fanout.outcomes[index] = (True, value)
                     fanout.left -= 1
                     continue
@@ -168,6 +170,8 @@ class ExecutorDriver:
             fanout.attempts[index] += 1
             kwargs[stage.map_over] = fanout.items[index]  # type: ignore[index]
         now = monotonic()
+        if index is not None and self.fanouts[k].attempts[index] == 1:
+            self.fanouts[k].first[index] = now
         self.running[key] = now
         if stage.timeout is not None:
             heapq.heappush(self.deadlines, (now + stage.timeout, key))
@@ -223,6 +227,11 @@ class ExecutorDriver:
                 run.retrying(k, attempt, delay, value, start, item=index, worker=completion.worker)
                 heapq.heappush(self.timers, (monotonic() + delay, (k, index)))
                 return
+        took = monotonic() - fanout.first[index]
+        run.item_ended(
+            k, index, len(fanout.items), fanout.attempts[index], took,
+            error=None if ok else value, worker=completion.worker,
+        )  # fmt: skip
         fanout.outcomes[index] = (ok, value)
         fanout.left -= 1
         if fanout.left == 0:
