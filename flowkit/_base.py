@@ -5,13 +5,13 @@ from __future__ import annotations
 import abc
 import inspect
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TypedDict
 
 import attrs
 
-from flowkit._retry import NO_RETRY, Retry
+from flowkit._retry import NO_RETRY, Retry, RetryOn
 from flowkit._seed import CONTEXT, context_execute, seed_fields, seed_retry
 from flowkit.errors import PipelineDefinitionError
 
@@ -30,17 +30,19 @@ class StageOptions(TypedDict, total=False):
     name: str | None
     depends_on: str | Iterable[str]
     retries: int
-    backoff: float
+    backoff: float | Sequence[float]
     max_backoff: float
     jitter: bool
-    retry_on: type[BaseException] | tuple[type[BaseException], ...]
+    retry_on: RetryOn
     timeout: float | None
     on_success: Hook | None
     on_failure: Hook | None
     map_over: str | None
     tags: Iterable[str]
     cache: bool
+    cache_ttl: float | None
     version: str | None
+    outputs: Sequence[str] | None
 
 
 CONTEXT_ONLY = (CONTEXT,)
@@ -86,6 +88,34 @@ def _check_timeout(stage: Any, _: attrs.Attribute[Any], value: float | None) -> 
         )
 
 
+def _check_ttl(stage: Any, _: attrs.Attribute[Any], value: float | None) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise PipelineDefinitionError(
+            f"stage {stage.name!r}: cache_ttl must be a positive number of seconds or None, "
+            f"got {value!r}"
+        )
+    if not stage.cache:
+        raise PipelineDefinitionError(
+            f"stage {stage.name!r}: cache_ttl={value!r} needs cache=True to have an effect"
+        )
+
+
+def _output_names(value: Iterable[str] | None) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    names = (value,) if isinstance(value, str) else tuple(value)
+    if not names or not all(isinstance(n, str) and n and n != CONTEXT for n in names):
+        raise PipelineDefinitionError(
+            f"outputs must be a non-empty tuple of stage-like names, got {value!r}; "
+            'e.g. outputs=("train", "test")'
+        )
+    if len(set(names)) < len(names):
+        raise PipelineDefinitionError(f"outputs names an output twice: {value!r}")
+    return names
+
+
 def stage_name(fn: object, name: str | None) -> str:
     if not callable(fn):
         raise PipelineDefinitionError(f"a stage wraps a callable, got {fn!r}")
@@ -129,6 +159,8 @@ class StageFields:
     map_over: str | None = None
     cache: bool = False
     version: str | None = None
+    cache_ttl: float | None = attrs.field(default=None, validator=_check_ttl)
+    outputs: tuple[str, ...] | None = attrs.field(default=None, converter=_output_names)
     display_name: str | None = None
 
 

@@ -6,7 +6,7 @@ import copyreg
 import functools
 import inspect
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Generic, ParamSpec, TypeVar, Unpack, overload
 
@@ -64,6 +64,10 @@ class FunctionStage(Stage, Generic[P, R]):
         # FunctionStage("extract", fn) is the seed's form: fn takes the context mapping.
         if ((args and args[0].__class__ is str) or "stage_id" in kwargs) and cls is FunctionStage:
             return object.__new__(ContextFunctionStage)
+        if kwargs.get("outputs") is not None and cls is FunctionStage:
+            from flowkit._outputs import MultiOutputStage
+
+            return object.__new__(MultiOutputStage)
         return object.__new__(cls)
 
     @overload
@@ -96,10 +100,10 @@ class FunctionStage(Stage, Generic[P, R]):
         name: str | None = None,
         depends_on: str | Iterable[str] | None = (),
         retries: int = 0,
-        backoff: float = 0.0,
+        backoff: float | Sequence[float] = 0.0,
         max_backoff: float = 60.0,
         jitter: bool = False,
-        retry_on: type[BaseException] | tuple[type[BaseException], ...] = Exception,
+        retry_on: RetryOn = Exception,
         timeout: float | None = None,
         on_success: Hook | None = None,
         on_failure: Hook | None = None,
@@ -107,6 +111,8 @@ class FunctionStage(Stage, Generic[P, R]):
         tags: Iterable[str] = (),
         cache: bool = False,
         version: str | None = None,
+        cache_ttl: float | None = None,
+        outputs: Sequence[str] | None = None,
         **seed_options: Any,
     ) -> None:
         if seed_args or seed_options:  # the seed's form is ContextFunctionStage's
@@ -121,6 +127,11 @@ class FunctionStage(Stage, Generic[P, R]):
             else retry_policy(name, retries, backoff, max_backoff, jitter, retry_on)
         )
         params, defaults, annotations = self._signature(fn, name)
+        if outputs is not None and map_over is not None:
+            raise PipelineDefinitionError(
+                f"stage {name!r}: outputs= and map_over= cannot be combined; return one "
+                "list from the fan-out stage and split it in a stage after it"
+            )
         if map_over is not None and map_over not in params:
             raise PipelineDefinitionError(
                 f"stage {name!r}: map_over={map_over!r} names no parameter; "
@@ -138,6 +149,8 @@ class FunctionStage(Stage, Generic[P, R]):
             map_over=map_over,
             cache=cache,
             version=version,
+            cache_ttl=cache_ttl,
+            outputs=outputs,
             parameters=params,
             # Shared empty mappings: fewer objects per stage for the garbage collector to
             # walk in pipelines of thousands of stages.

@@ -39,12 +39,18 @@ def _name(fn: Any) -> str:
 def _retry_options(retry: Retry) -> list[str]:
     if retry.attempts <= 1:
         return []
+    backoff = retry.backoff
+    on = retry.on
     shown = {
         f"retries={retry.attempts - 1}": True,
-        f"backoff={retry.backoff:g}s": bool(retry.backoff),
+        f"backoff={','.join(f'{d:g}' for d in backoff)}s"
+        if isinstance(backoff, tuple)
+        else f"backoff={backoff:g}s": bool(backoff),
         f"max_backoff={retry.max_backoff:g}s": retry.max_backoff != _DEFAULT_RETRY.max_backoff,
         "jitter": retry.jitter,
-        f"retry_on={','.join(t.__name__ for t in retry.on)}": retry.on != _DEFAULT_RETRY.on,
+        f"retry_on={','.join(t.__name__ for t in on) if isinstance(on, tuple) else _name(on)}": (
+            on != _DEFAULT_RETRY.on
+        ),
     }
     return [option for option, differs in shown.items() if differs]
 
@@ -69,6 +75,8 @@ def stage_options(stage: Stage) -> list[str]:
         options.append(f"tags={','.join(sorted(stage.tags))}")
     if stage.cache:
         options.append("cache" + (f" version={stage.version}" if stage.version else ""))
+        if stage.cache_ttl is not None:
+            options.append(f"cache_ttl={stage.cache_ttl:g}s")
     hooks = {"on_success": stage.on_success, "on_failure": stage.on_failure}
     options.extend(f"{key}={_name(hook)}" for key, hook in hooks.items() if hook is not None)
     return options
