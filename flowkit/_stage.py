@@ -25,7 +25,7 @@ from flowkit._base import (
     stage_name,
 )
 from flowkit._introspect import Introspection, introspect
-from flowkit._retry import NO_RETRY, Retry
+from flowkit._retry import NO_RETRY, Retry, RetryOn
 from flowkit._seed import CONTEXT, seed_context, seed_fields
 from flowkit.errors import PipelineDefinitionError
 
