@@ -103,6 +103,10 @@ class StageOutputError(FlowkitError, ValueError):
         self.output = output
         super().__init__(message)
 
+    def __reduce__(self) -> tuple[type[StageOutputError], tuple[str, str | None, str]]:
+        # It travels back from worker processes.
+        return (type(self), (self.stage, self.output, str(self)))
+
 
 class MissingInputError(FlowkitError, ValueError):
     """Required pipeline inputs were not given.
