@@ -137,15 +137,9 @@ class Pipeline(SeedPipelineMethods):
         inputs: Mapping[str, str] | None = None,
         outputs: Iterable[str] | None = None,
     ) -> Stage:
-        """This pipeline as one stage of another, whose run runs its stages as
-        ``name.<stage>``; this pipeline is not changed and still runs alone.
-
-        Args:
-            name: The stage's name in the outer pipeline (and the prefix of its stages).
-            inputs: Inner input name -> the outer name it takes (default: the same name).
-            outputs: The inner stages whose outputs make the stage's ``{stage: output}``
-                (default: the leaves).
-        """
+        """This pipeline as a stage ``name`` of another: its stages run there as
+        ``name.<stage>``; ``inputs`` maps inner input names to outer ones; its output is
+        ``{stage: output}`` of ``outputs`` (default: the leaves). See docs/nested.md."""
         return PipelineStage(self, name, inputs, outputs)
 
     def validate(self, inputs: Mapping[str, Any] | None = None) -> None:

@@ -7,11 +7,12 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import peer_stages
 import pytest
 
-from flowkit import Cache, Pipeline, PipelineDefinitionError, stage
+from flowkit import Cache, Pipeline, PipelineDefinitionError, PipelineResult, stage
 
 EXECUTORS = ["sequential", "threads", "async", "processes"]
 
@@ -33,7 +34,7 @@ def age(paths: list[Path], seconds: float) -> None:
         os.utime(path, (past, past))
 
 
-def run_caching(tmp_path: Path, executor: str, **options: object) -> object:
+def run_caching(tmp_path: Path, executor: str, **options: Any) -> PipelineResult:
     inputs = {"x": 1, "xs": [1, 2], "calls_dir": str(tmp_path / "calls")}
     return peer_stages.caching.run(
         inputs,
@@ -60,10 +61,10 @@ def test_an_entry_older_than_its_ttl_is_recomputed_and_overwritten(
     second = run_caching(tmp_path, any_executor)
     third = run_caching(tmp_path, any_executor)
 
-    assert not second.stages["fresh"].cached  # type: ignore[attr-defined]
-    assert second.stages["kept"].cached  # type: ignore[attr-defined]
+    assert not second.stages["fresh"].cached
+    assert second.stages["kept"].cached
     assert entry.stat().st_mtime > aged  # overwritten in place
-    assert third.stages["fresh"].cached  # type: ignore[attr-defined]
+    assert third.stages["fresh"].cached
     assert peer_stages.calls(calls_dir, "fresh") == 2
 
 
@@ -75,7 +76,7 @@ def test_an_entry_within_its_ttl_is_a_hit(
 
     second = run_caching(tmp_path, any_executor)
 
-    assert second.stages["fresh"].cached  # type: ignore[attr-defined]
+    assert second.stages["fresh"].cached
 
 
 def test_map_over_items_expire_one_by_one(
@@ -101,10 +102,10 @@ def test_refresh_recomputes_exactly_the_named_stages(
     second = run_caching(tmp_path, any_executor, refresh=["kept"])
     third = run_caching(tmp_path, any_executor)
 
-    assert second.stages["fresh"].cached  # type: ignore[attr-defined]
-    assert not second.stages["kept"].cached  # type: ignore[attr-defined]
+    assert second.stages["fresh"].cached
+    assert not second.stages["kept"].cached
     assert [peer_stages.calls(calls_dir, n) for n in ("fresh", "kept", "per_item1")] == [1, 2, 1]
-    assert third.stages["kept"].cached  # type: ignore[attr-defined]
+    assert third.stages["kept"].cached
 
 
 def test_refresh_of_a_map_over_stage_recomputes_every_item(
@@ -129,8 +130,9 @@ def test_refresh_true_recomputes_every_cached_stage(
     second = run_caching(tmp_path, any_executor, refresh=True)
     third = run_caching(tmp_path, any_executor)
 
-    assert not any(r.cached for r in second.stages.values())  # type: ignore[attr-defined]
-    assert third.stages["fresh"].cached and third.stages["kept"].cached  # type: ignore[attr-defined]
+    assert not any(r.cached for r in second.stages.values())
+    assert third.stages["fresh"].cached
+    assert third.stages["kept"].cached
     assert peer_stages.calls(calls_dir, "per_item2") == 2
 
 

@@ -133,7 +133,7 @@ def test_a_dotted_name_clashing_with_a_stage_is_a_duplicate() -> None:
 
     outer = Pipeline([clash, peer_stages.inner.as_stage("prep")])
 
-    with pytest.raises(DuplicateStageError, match="prep.clean"):
+    with pytest.raises(DuplicateStageError, match=r"prep\.clean"):
         outer.validate()
 
 
