@@ -88,31 +88,30 @@ def _check_timeout(stage: Any, _: attrs.Attribute[Any], value: float | None) -> 
         )
 
 
-def _check_ttl(stage: Any, _: attrs.Attribute[Any], value: float | None) -> None:
-    if value is None:
-        return
+def check_ttl(name: str, cache: bool, value: float) -> float:
+    """``cache_ttl=`` checked (called only when it is given: free for every other stage)."""
     if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
         raise PipelineDefinitionError(
-            f"stage {stage.name!r}: cache_ttl must be a positive number of seconds or None, "
+            f"stage {name!r}: cache_ttl must be a positive number of seconds or None, "
             f"got {value!r}"
         )
-    if not stage.cache:
+    if not cache:
         raise PipelineDefinitionError(
-            f"stage {stage.name!r}: cache_ttl={value!r} needs cache=True to have an effect"
+            f"stage {name!r}: cache_ttl={value!r} needs cache=True to have an effect"
         )
+    return value
 
 
-def _output_names(value: Iterable[str] | None) -> tuple[str, ...] | None:
-    if value is None:
-        return None
+def output_names(name: str, value: Iterable[str]) -> tuple[str, ...]:
+    """``outputs=`` checked (called only when it is given)."""
     names = (value,) if isinstance(value, str) else tuple(value)
     if not names or not all(isinstance(n, str) and n and n != CONTEXT for n in names):
         raise PipelineDefinitionError(
-            f"outputs must be a non-empty tuple of stage-like names, got {value!r}; "
-            'e.g. outputs=("train", "test")'
+            f"stage {name!r}: outputs must be a non-empty tuple of stage-like names, got "
+            f'{value!r}; e.g. outputs=("train", "test")'
         )
     if len(set(names)) < len(names):
-        raise PipelineDefinitionError(f"outputs names an output twice: {value!r}")
+        raise PipelineDefinitionError(f"stage {name!r}: outputs names one twice: {value!r}")
     return names
 
 
@@ -159,8 +158,9 @@ class StageFields:
     map_over: str | None = None
     cache: bool = False
     version: str | None = None
-    cache_ttl: float | None = attrs.field(default=None, validator=_check_ttl)
-    outputs: tuple[str, ...] | None = attrs.field(default=None, converter=_output_names)
+    # Checked by FunctionStage (check_ttl, output_names) only when given.
+    cache_ttl: float | None = None
+    outputs: tuple[str, ...] | None = None
     display_name: str | None = None
 
 

@@ -93,12 +93,14 @@ class OutputStage(Stage):
         return f"<OutputStage {self.output!r} of {self.source!r}>"
 
 
-def with_outputs(stages: Mapping[str, Stage]) -> dict[str, Stage]:
+def with_outputs(stages: Mapping[str, Stage]) -> Mapping[str, Stage]:
     """``stages`` with an `OutputStage` after each stage that declares ``outputs``.
 
     Raises:
         DuplicateStageError: An output name is also the name of another stage or output.
     """
+    if not any(stage.outputs for stage in stages.values()):
+        return stages
     expanded: dict[str, Stage] = {}
     for name, stage in stages.items():
         expanded[name] = stage

@@ -96,7 +96,7 @@ class Pipeline(SeedPipelineMethods):
 
     def _compiled(self) -> Graph:
         if self._graph is None:
-            self._graph = compile_graph(with_outputs(flatten(self._stages)))
+            self._graph = compile_graph(dict(with_outputs(flatten(self._stages))))
         return self._graph
 
     @property

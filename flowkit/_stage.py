@@ -21,6 +21,8 @@ from flowkit._base import (
     StageOptions,
     _caller_module,
     _names,
+    check_ttl,
+    output_names,
     retry_policy,
     stage_name,
 )
@@ -127,6 +129,10 @@ class FunctionStage(Stage, Generic[P, R]):
             else retry_policy(name, retries, backoff, max_backoff, jitter, retry_on)
         )
         params, defaults, annotations = self._signature(fn, name)
+        if cache_ttl is not None:
+            check_ttl(name, cache, cache_ttl)
+        if outputs is not None:
+            outputs = output_names(name, outputs)
         if outputs is not None and map_over is not None:
             raise PipelineDefinitionError(
                 f"stage {name!r}: outputs= and map_over= cannot be combined; return one "
