@@ -92,8 +92,7 @@ def check_ttl(name: str, cache: bool, value: float) -> float:
     """``cache_ttl=`` checked (called only when it is given: free for every other stage)."""
     if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
         raise PipelineDefinitionError(
-            f"stage {name!r}: cache_ttl must be a positive number of seconds or None, "
-            f"got {value!r}"
+            f"stage {name!r}: cache_ttl must be a positive number of seconds or None, got {value!r}"
         )
     if not cache:
         raise PipelineDefinitionError(

@@ -110,6 +110,8 @@ class NestedStage(Stage):
             outputs=None,
             **{field: getattr(inner, field) for field in _COPIED},
         )
+        # Where its code lives: the processes executor refuses stages from __main__.
+        self.__module__ = getattr(inner, "__module__", __name__)
 
     @property
     def parameters(self) -> tuple[str, ...]:

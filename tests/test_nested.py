@@ -154,3 +154,50 @@ def test_nested_stages_run_on_dask() -> None:
     assert result.stages["prep.clean"].status is StageStatus.SUCCESS
     assert failed.stages["prep.fails_inside"].status is StageStatus.FAILED
     assert "after_inner" not in failed.outputs
+
+
+def test_a_nested_stage_s_cache_key_follows_the_inner_code() -> None:
+    from flowkit._cache.fingerprint import fingerprint
+
+    @stage
+    def one(raw: str) -> str:
+        return raw
+
+    @stage(name="one")
+    def other(raw: str) -> str:
+        return raw + "!"
+
+    first = Pipeline([Pipeline([one]).as_stage("sub")])._compiled().stages["sub.one"]
+    second = Pipeline([Pipeline([other]).as_stage("sub")])._compiled().stages["sub.one"]
+
+    assert fingerprint(first) == fingerprint(one)
+    assert fingerprint(first) != fingerprint(second)
+
+
+def test_an_inner_stage_from_main_is_refused_by_the_processes_executor() -> None:
+    @stage
+    def local(raw: str) -> str:
+        return raw
+
+    local.__module__ = "__main__"
+    outer = Pipeline([Pipeline([local]).as_stage("sub")])
+
+    with pytest.raises(PipelineDefinitionError, match="'sub.local' is defined in __main__"):
+        outer.run({"raw": "x"}, executor="processes")
+
+
+def test_a_parallel_group_inside_a_nested_pipeline_runs(executor: str) -> None:
+    from flowkit import ParallelStage
+
+    @stage
+    def left(raw: str) -> str:
+        return raw + "L"
+
+    @stage
+    def right(raw: str) -> str:
+        return raw + "R"
+
+    inner = Pipeline([ParallelStage("both", [left, right])])
+    result = Pipeline([inner.as_stage("sub")]).run({"raw": "x"}, executor=executor)
+
+    assert result["sub.both"] == {"left": "xL", "right": "xR"}
