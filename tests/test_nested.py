@@ -182,7 +182,7 @@ def test_an_inner_stage_from_main_is_refused_by_the_processes_executor() -> None
     local.__module__ = "__main__"
     outer = Pipeline([Pipeline([local]).as_stage("sub")])
 
-    with pytest.raises(PipelineDefinitionError, match="'sub.local' is defined in __main__"):
+    with pytest.raises(PipelineDefinitionError, match=r"'sub\.local' is defined in __main__"):
         outer.run({"raw": "x"}, executor="processes")
 
 

@@ -138,7 +138,7 @@ def run(  # noqa: PLR0917 - click passes every option as an argument
             raise UsageFailure(message, option=flag)
     level = "warning" if quiet else log_level
     try:
-        output = configure(log_format, log_file, pipeline.stages, level)
+        output = configure(log_format, log_file, pipeline.order, level)
     except OSError as error:
         raise UsageFailure(str(error), option="--log-file") from None
     try:
