@@ -116,6 +116,11 @@ def output_names(name: str, value: Iterable[str]) -> tuple[str, ...]:
 
 def stage_name(fn: object, name: str | None) -> str:
     if not callable(fn):
+        if hasattr(fn, "as_stage"):
+            raise PipelineDefinitionError(
+                f"{fn!r} is a pipeline, not a stage; to nest it, add "
+                "pipeline.as_stage('name', inputs=..., outputs=...)"
+            )
         raise PipelineDefinitionError(f"a stage wraps a callable, got {fn!r}")
     name = name if name is not None else getattr(fn, "__name__", None)
     if name is None or name == "<lambda>":

@@ -201,3 +201,8 @@ def test_a_parallel_group_inside_a_nested_pipeline_runs(executor: str) -> None:
     result = Pipeline([inner.as_stage("sub")]).run({"raw": "x"}, executor=executor)
 
     assert result["sub.both"] == {"left": "xL", "right": "xR"}
+
+
+def test_a_pipeline_given_as_a_stage_points_to_as_stage() -> None:
+    with pytest.raises(PipelineDefinitionError, match=r"is a pipeline, not a stage.*as_stage"):
+        Pipeline([peer_stages.inner])  # type: ignore[list-item]
