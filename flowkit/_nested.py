@@ -166,6 +166,12 @@ class CollectorStage(Stage):
     def parameters(self) -> tuple[str, ...]:
         return tuple(self.picks)
 
+    @property
+    def defaults(self) -> Mapping[str, Any]:
+        # Every pick "has a default", so a skipped inner stage is left out of the output
+        # instead of skipping the whole nested stage.
+        return dict.fromkeys(self.picks)
+
     def execute(self, kwargs: dict[str, Any]) -> object:
         return {inner: kwargs[outer] for outer, inner in self.picks.items() if outer in kwargs}
 

@@ -206,3 +206,28 @@ def test_a_parallel_group_inside_a_nested_pipeline_runs(executor: str) -> None:
 def test_a_pipeline_given_as_a_stage_points_to_as_stage() -> None:
     with pytest.raises(PipelineDefinitionError, match=r"is a pipeline, not a stage.*as_stage"):
         Pipeline([peer_stages.inner])  # type: ignore[list-item]
+
+
+def test_inner_conditions_and_fan_out_keep_working(executor: str) -> None:
+    @stage
+    def numbers(count: int) -> list[int]:
+        return list(range(count))
+
+    @stage(map_over="numbers", retries=1)
+    def squares(numbers: int) -> int:
+        return numbers * numbers
+
+    @stage(when=lambda verbose: verbose)
+    def shown(squares: list[int]) -> str:
+        return str(squares)
+
+    inner = Pipeline([numbers, squares, shown])
+    outer = Pipeline([inner.as_stage("calc", inputs={"count": "n"}, outputs=["squares", "shown"])])
+
+    quiet = outer.run({"n": 3, "verbose": False}, executor=executor)
+    loud = outer.run({"n": 3, "verbose": True}, executor=executor)
+
+    assert quiet["calc.squares"] == [0, 1, 4]
+    assert quiet.stages["calc.shown"].status is StageStatus.SKIPPED
+    assert quiet["calc"] == {"squares": [0, 1, 4]}
+    assert loud["calc"] == {"squares": [0, 1, 4], "shown": "[0, 1, 4]"}
