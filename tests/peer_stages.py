@@ -50,7 +50,16 @@ def flaky_items(tries: int, calls_dir: str) -> int:
     return count
 
 
+@stage(retries=3, backoff=[0.0], retry_on=lambda error: "transient" in str(error))
+def flaky_lambda(calls_dir: str) -> int:
+    count = record(calls_dir, "flaky_lambda")
+    if count < 2:
+        raise ConnectionError("transient")
+    return count
+
+
 retrying = Pipeline([flaky], name="retrying")
+retrying_lambda = Pipeline([flaky_lambda], name="retrying_lambda")
 not_retrying = Pipeline([broken], name="not_retrying")
 retrying_items = Pipeline([flaky_items], name="retrying_items")
 

@@ -27,6 +27,14 @@ def test_a_predicate_retries_the_errors_it_accepts(any_executor: str, tmp_path: 
     assert result.stages["flaky"].attempts == 3
 
 
+def test_a_lambda_predicate_travels_with_a_module_level_stage(
+    any_executor: str, tmp_path: Path
+) -> None:
+    result = peer_stages.retrying_lambda.run({"calls_dir": str(tmp_path)}, executor=any_executor)
+
+    assert result["flaky_lambda"] == 2
+
+
 def test_a_predicate_refusing_the_error_fails_the_stage_at_once(
     any_executor: str, tmp_path: Path
 ) -> None:
