@@ -7,64 +7,14 @@ so the engine only ever sees a plain DAG and every executor runs it unchanged.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Mapping
 from typing import Any
 
 import attrs
 
 from flowkit._base import Stage
-from flowkit._stage import FunctionStage, P, R
-from flowkit.errors import DuplicateStageError, StageOutputError
-
-
-def split_outputs(stage: str, names: tuple[str, ...], value: object) -> dict[str, Any]:
-    """``value`` (a tuple/list in ``names`` order, or a mapping with every name) as a dict.
-
-    Raises:
-        StageOutputError: The tuple has the wrong length or the mapping lacks a name.
-    """
-    if isinstance(value, Mapping):
-        missing = [n for n in names if n not in value]
-        if missing:
-            raise StageOutputError(
-                stage,
-                missing[0],
-                f"stage {stage!r} declares outputs {names!r} but the mapping it returned has "
-                f"no key {missing[0]!r}; return a mapping with every output name as a key",
-            )
-        return {n: value[n] for n in names}
-    if isinstance(value, tuple | list):
-        if len(value) != len(names):
-            raise StageOutputError(
-                stage,
-                None,
-                f"stage {stage!r} declares {len(names)} outputs {names!r} but returned a "
-                f"{type(value).__name__} of {len(value)}; return one value per output name",
-            )
-        return dict(zip(names, value, strict=True))
-    raise StageOutputError(
-        stage,
-        None,
-        f"stage {stage!r} declares outputs {names!r} but returned a {type(value).__name__}; "
-        "return a tuple (in that order) or a mapping keyed by the output names",
-    )
-
-
-@attrs.define(slots=False, eq=False, init=False, repr=False, on_setattr=attrs.setters.NO_OP)
-class MultiOutputStage(FunctionStage[P, R]):
-    """A `FunctionStage` whose return value is split into its declared ``outputs``."""
-
-    def execute(self, kwargs: dict[str, Any]) -> object:
-        value = self.fn(**kwargs)  # type: ignore[call-arg]
-        names = self.outputs or ()
-        if inspect.isawaitable(value):
-            return _split_later(self.name, names, value)
-        return split_outputs(self.name, names, value)
-
-
-async def _split_later(stage: str, names: tuple[str, ...], value: Any) -> dict[str, Any]:
-    return split_outputs(stage, names, await value)
+from flowkit._split import split_outputs
+from flowkit.errors import DuplicateStageError
 
 
 @attrs.define(slots=False, eq=False, init=False, repr=False, on_setattr=attrs.setters.NO_OP)

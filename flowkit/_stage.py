@@ -29,6 +29,7 @@ from flowkit._base import (
 from flowkit._introspect import Introspection, introspect
 from flowkit._retry import NO_RETRY, Retry, RetryOn
 from flowkit._seed import CONTEXT, seed_context, seed_fields
+from flowkit._split import split_later, split_outputs
 from flowkit.errors import PipelineDefinitionError
 
 __all__ = [
@@ -67,8 +68,6 @@ class FunctionStage(Stage, Generic[P, R]):
         if ((args and args[0].__class__ is str) or "stage_id" in kwargs) and cls is FunctionStage:
             return object.__new__(ContextFunctionStage)
         if kwargs.get("outputs") is not None and cls is FunctionStage:
-            from flowkit._outputs import MultiOutputStage
-
             return object.__new__(MultiOutputStage)
         return object.__new__(cls)
 
@@ -204,6 +203,19 @@ class FunctionStage(Stage, Generic[P, R]):
         if target is self:
             return qualname
         return (copyreg.__newobj__, (type(self),), self.__getstate__())  # type: ignore[attr-defined]
+
+
+@attrs.define(slots=False, eq=False, init=False, repr=False, on_setattr=attrs.setters.NO_OP)
+class MultiOutputStage(FunctionStage[P, R]):
+    """``FunctionStage(fn, outputs=(...))``: its return value is split into its outputs
+    (see `flowkit._outputs`); never on the engine's direct-call path."""
+
+    def execute(self, kwargs: dict[str, Any]) -> object:
+        value = self.fn(**kwargs)  # type: ignore[call-arg]
+        names = self.outputs or ()
+        if inspect.isawaitable(value):
+            return split_later(self.name, names, value)
+        return split_outputs(self.name, names, value)
 
 
 @attrs.define(slots=False, eq=False, init=False, repr=False, on_setattr=attrs.setters.NO_OP)
