@@ -3,6 +3,7 @@ and on a Dask LocalCluster."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import peer_stages
@@ -142,14 +143,24 @@ def test_the_nested_stage_cannot_be_run_on_its_own() -> None:
         peer_stages.inner.as_stage("prep").execute({})
 
 
-def test_nested_stages_run_on_dask() -> None:
+def test_nested_stages_outputs_and_refresh_run_on_dask(tmp_path: Path) -> None:
     pytest.importorskip("distributed")
     from flowkit.executors import DaskExecutor
 
+    calls_dir = tmp_path / "calls"
+    calls_dir.mkdir()
+    inputs = {"x": 1, "xs": [1, 2], "calls_dir": str(calls_dir)}
     with DaskExecutor(n_workers=1, threads_per_worker=2) as dask:
         result = peer_stages.outer.run({"text": "on dask"}, executor=dask)
         failed = peer_stages.failing_outer.run({"text": "t"}, executor=dask)
+        split = peer_stages.splitting.run({"rows": [1, 2, 3, 4]}, executor=dask)
+        peer_stages.caching.run(inputs, executor=dask, cache=tmp_path / "cache")
+        peer_stages.caching.run(
+            inputs, executor=dask, cache=tmp_path / "cache", refresh=["kept", "per_item"]
+        )
 
+    assert split["score"] == 307
+    assert [peer_stages.calls(calls_dir, n) for n in ("fresh", "kept", "per_item1")] == [1, 2, 2]
     assert result["report"] == "ON DASK! (2 words)"
     assert result.stages["prep.clean"].status is StageStatus.SUCCESS
     assert failed.stages["prep.fails_inside"].status is StageStatus.FAILED
