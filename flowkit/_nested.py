@@ -52,7 +52,12 @@ class PipelineStage(Stage):
                     f"input of pipeline {pipeline.name!r}{did_you_mean(inner, graph.inputs)}"
                 )
         chosen = None if outputs is None else tuple(outputs)
-        needed_stages(graph, chosen, ())  # unknown output names fail here, with did-you-mean
+        for output in chosen or ():
+            if output not in graph.stages:
+                raise PipelineDefinitionError(
+                    f"nested pipeline {name!r}: outputs= names {output!r}, which is not a "
+                    f"stage of pipeline {pipeline.name!r}{did_you_mean(output, graph.stages)}"
+                )
         self.__attrs_init__(
             pipeline=pipeline, renamed=MappingProxyType(renamed), chosen=chosen, name=name
         )
