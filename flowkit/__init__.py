@@ -21,6 +21,7 @@ from flowkit.errors import (
     MissingInputError,
     PipelineDefinitionError,
     PipelineFailedError,
+    StageOutputError,
     StageTimeoutError,
     UnknownDependencyError,
 )
@@ -58,6 +59,7 @@ __all__ = [
     "Retry",
     "Stage",
     "StageContext",
+    "StageOutputError",
     "StageResult",
     "StageStatus",
     "StageTimeoutError",

@@ -5,13 +5,13 @@ from __future__ import annotations
 import abc
 import inspect
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TypedDict
 
 import attrs
 
-from flowkit._retry import NO_RETRY, Retry
+from flowkit._retry import NO_RETRY, Retry, RetryOn
 from flowkit._seed import CONTEXT, context_execute, seed_fields, seed_retry
 from flowkit.errors import PipelineDefinitionError
 
@@ -30,17 +30,19 @@ class StageOptions(TypedDict, total=False):
     name: str | None
     depends_on: str | Iterable[str]
     retries: int
-    backoff: float
+    backoff: float | Sequence[float]
     max_backoff: float
     jitter: bool
-    retry_on: type[BaseException] | tuple[type[BaseException], ...]
+    retry_on: RetryOn
     timeout: float | None
     on_success: Hook | None
     on_failure: Hook | None
     map_over: str | None
     tags: Iterable[str]
     cache: bool
+    cache_ttl: float | None
     version: str | None
+    outputs: Sequence[str] | None
 
 
 CONTEXT_ONLY = (CONTEXT,)
@@ -86,8 +88,39 @@ def _check_timeout(stage: Any, _: attrs.Attribute[Any], value: float | None) -> 
         )
 
 
+def check_ttl(name: str, cache: bool, value: float) -> float:
+    """``cache_ttl=`` checked (called only when it is given: free for every other stage)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise PipelineDefinitionError(
+            f"stage {name!r}: cache_ttl must be a positive number of seconds or None, got {value!r}"
+        )
+    if not cache:
+        raise PipelineDefinitionError(
+            f"stage {name!r}: cache_ttl={value!r} needs cache=True to have an effect"
+        )
+    return value
+
+
+def output_names(name: str, value: Iterable[str]) -> tuple[str, ...]:
+    """``outputs=`` checked (called only when it is given)."""
+    names = (value,) if isinstance(value, str) else tuple(value)
+    if not names or not all(isinstance(n, str) and n and n != CONTEXT for n in names):
+        raise PipelineDefinitionError(
+            f"stage {name!r}: outputs must be a non-empty tuple of stage-like names, got "
+            f'{value!r}; e.g. outputs=("train", "test")'
+        )
+    if len(set(names)) < len(names):
+        raise PipelineDefinitionError(f"stage {name!r}: outputs names one twice: {value!r}")
+    return names
+
+
 def stage_name(fn: object, name: str | None) -> str:
     if not callable(fn):
+        if hasattr(fn, "as_stage"):
+            raise PipelineDefinitionError(
+                f"{fn!r} is a pipeline, not a stage; to nest it, add "
+                "pipeline.as_stage('name', inputs=..., outputs=...)"
+            )
         raise PipelineDefinitionError(f"a stage wraps a callable, got {fn!r}")
     name = name if name is not None else getattr(fn, "__name__", None)
     if name is None or name == "<lambda>":
@@ -129,6 +162,9 @@ class StageFields:
     map_over: str | None = None
     cache: bool = False
     version: str | None = None
+    # Checked by FunctionStage (check_ttl, output_names) only when given.
+    cache_ttl: float | None = None
+    outputs: tuple[str, ...] | None = None
     display_name: str | None = None
 
 

@@ -8,19 +8,21 @@ from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType, ModuleType
 from typing import Any
 
-from flowkit._composite import ParallelStage
 from flowkit._decorator import StageDecorator
 from flowkit._drivers import default_workers
 from flowkit._engine import CacheBackend, Run
 from flowkit._graph import Graph, InputSpec, compile_graph, needed_stages
+from flowkit._modules import module_stages
+from flowkit._nested import PipelineStage, flatten
+from flowkit._outputs import with_outputs
 from flowkit._plan import Plan
-from flowkit._render import graphviz_available, render_image, to_dot, to_mermaid
+from flowkit._refresh import as_cache, run_cache
+from flowkit._render import svg_or_none, to_dot, to_mermaid
 from flowkit._results import PipelineResult
 from flowkit._seed import SeedPipelineMethods, pipeline_names, run_inputs
 from flowkit._stage import FunctionStage, Stage
 from flowkit.errors import (
     DuplicateStageError,
-    GraphvizError,
     MissingInputError,
     PipelineDefinitionError,
     did_you_mean,
@@ -73,14 +75,7 @@ class Pipeline(SeedPipelineMethods):
             if isinstance(module_or_name, str)
             else module_or_name
         )
-        found: dict[int, Stage] = {}
-        for value in list(vars(module).values()):
-            if isinstance(value, Stage) and _defined_in(value, module.__name__):
-                found.setdefault(id(value), value)
-        children = {
-            id(child) for s in found.values() if isinstance(s, ParallelStage) for child in s.stages
-        }
-        stages = [s for key, s in found.items() if key not in children]
+        stages = module_stages(module)
         return cls(stages, name=name or module.__name__.rpartition(".")[2], **options)
 
     def add(self, stage: StageLike) -> Stage:
@@ -101,7 +96,7 @@ class Pipeline(SeedPipelineMethods):
 
     def _compiled(self) -> Graph:
         if self._graph is None:
-            self._graph = compile_graph(dict(self._stages))
+            self._graph = compile_graph(dict(with_outputs(flatten(self._stages))))
         return self._graph
 
     @property
@@ -128,12 +123,24 @@ class Pipeline(SeedPipelineMethods):
         return self._compiled().dependents[self._known(name)]
 
     def _known(self, name: str) -> str:
-        if name not in self._stages:
+        stages = self._compiled().stages
+        if name not in stages:
             raise KeyError(
-                f"{name!r} is not a stage of pipeline {self.name!r}"
-                f"{did_you_mean(name, self._stages)}"
+                f"{name!r} is not a stage of pipeline {self.name!r}{did_you_mean(name, stages)}"
             )
         return name
+
+    def as_stage(
+        self,
+        name: str,
+        *,
+        inputs: Mapping[str, str] | None = None,
+        outputs: Iterable[str] | None = None,
+    ) -> Stage:
+        """This pipeline as a stage ``name`` of another: its stages run there as
+        ``name.<stage>``; ``inputs`` maps inner input names to outer ones; its output is
+        ``{stage: output}`` of ``outputs`` (default: the leaves). See docs/nested.md."""
+        return PipelineStage(self, name, inputs, outputs)
 
     def validate(self, inputs: Mapping[str, Any] | None = None) -> None:
         """Check the definition and, given ``inputs``, that every required input is there.
@@ -155,8 +162,9 @@ class Pipeline(SeedPipelineMethods):
         return plan
 
     def _check_inputs(self, plan: Plan, inputs: Mapping[str, Any]) -> None:
+        stages = self._compiled().stages
         for name in inputs:
-            if name in self._stages:
+            if name in stages:
                 raise PipelineDefinitionError(
                     f"input {name!r} names stage {name!r} of pipeline {self.name!r}: a stage's "
                     f"output cannot be given as an input; to use a value instead of running "
@@ -200,7 +208,7 @@ class Pipeline(SeedPipelineMethods):
             call=call or local_call,
             overrides=overrides,
             max_workers=max_workers or default_workers(),
-            cache=_as_cache(cache),
+            cache=as_cache(cache),
         )
 
     def run(
@@ -213,6 +221,7 @@ class Pipeline(SeedPipelineMethods):
         max_workers: int | None = None,
         fail_fast: bool | None = None,
         cache: str | os.PathLike[str] | CacheBackend | None = None,
+        refresh: Iterable[str] | bool | None = None,
         initial_context: Mapping[str, Any] | None = None,
     ) -> PipelineResult:
         """Run the pipeline and return its result (it does not raise when a stage fails;
@@ -228,6 +237,7 @@ class Pipeline(SeedPipelineMethods):
             fail_fast: Override the pipeline's ``fail_fast``.
             cache: A directory or `flowkit.Cache`; stages marked ``cache=True`` are
                 then loaded from it when their code and arguments are unchanged.
+            refresh: Stage names (or True: all) to recompute and store again.
             initial_context: The seed's name for ``inputs``.
 
         Raises:
@@ -244,7 +254,7 @@ class Pipeline(SeedPipelineMethods):
             overrides=overrides,
             max_workers=max_workers,
             fail_fast=fail_fast,
-            cache=cache,
+            cache=run_cache(self._compiled(), cache, refresh),
         )
 
     async def run_async(
@@ -256,6 +266,7 @@ class Pipeline(SeedPipelineMethods):
         max_workers: int | None = None,
         fail_fast: bool | None = None,
         cache: str | os.PathLike[str] | CacheBackend | None = None,
+        refresh: Iterable[str] | bool | None = None,
     ) -> PipelineResult:
         """Run the pipeline on the running event loop; arguments as `run`.
 
@@ -271,7 +282,7 @@ class Pipeline(SeedPipelineMethods):
             overrides=overrides,
             fail_fast=fail_fast,
             max_workers=max_workers,
-            cache=cache,
+            cache=run_cache(self._compiled(), cache, refresh),
         )
         return await execute_async(run)
 
@@ -284,28 +295,8 @@ class Pipeline(SeedPipelineMethods):
         return to_dot(self._compiled(), self.name)
 
     def _repr_svg_(self) -> str | None:
-        """The DAG as SVG for Jupyter, when Graphviz's ``dot`` is installed (else None, and
-        Jupyter shows the plain repr)."""
-        if not graphviz_available():
-            return None
-        try:
-            return render_image(self.to_dot(), "svg").decode("utf-8")
-        except (GraphvizError, OSError):  # a broken Graphviz: the plain repr, no traceback
-            return None
+        """The DAG as SVG for Jupyter; None (the plain repr) without a working Graphviz."""
+        return svg_or_none(self.to_dot())
 
     def __repr__(self) -> str:
         return f"Pipeline(name={self.name!r}, stages={list(self._stages)!r})"
-
-
-def _as_cache(cache: Any) -> CacheBackend | None:
-    if cache is None or hasattr(cache, "load"):
-        return cache  # type: ignore[no-any-return]
-    from flowkit._cache import Cache
-
-    return Cache(cache)
-
-
-def _defined_in(stage: Stage, module: str) -> bool:
-    # Function stages carry their function's module, parallel groups the module that built
-    # them, and instances of other Stage subclasses their class's module.
-    return getattr(stage, "__module__", None) == module

@@ -15,6 +15,7 @@ import subprocess
 
 from flowkit._composite import ParallelStage
 from flowkit._graph import Graph
+from flowkit._nested import nesting
 from flowkit._stage import Stage
 from flowkit.errors import GraphvizError, GraphvizNotFoundError
 
@@ -84,14 +85,22 @@ def to_mermaid(graph: Graph, title: str) -> str:
     lines = [f"%% pipeline {title}", "flowchart TD"]
     lines.extend(f'    input_{_node_id(name)}(["{_mermaid_text(name)}"])' for name in graph.inputs)
     members: dict[str, list[str]] = {"input": [f"input_{_node_id(n)}" for n in graph.inputs]}
+    nodes = {}
     for name in graph.order:
         stage = graph.stages[name]
         kinds = stage_kinds(stage)
         (left, right), _ = _SHAPES[kinds[0] if kinds else "stage"]
         label = "<br/>".join(_mermaid_text(part) for part in [name, *_notes(stage)])
-        lines.append(f'    {_node_id(name)}{left}"{label}"{right}')
+        nodes[name] = f'{_node_id(name)}{left}"{label}"{right}'
         for kind in kinds:
             members.setdefault(kind, []).append(_node_id(name))
+    groups = nesting(graph)
+    nested = {name for names in groups.values() for name in names}
+    lines.extend(f"    {nodes[name]}" for name in graph.order if name not in nested)
+    for prefix, names in groups.items():
+        lines.append(f'    subgraph nested_{_node_id(prefix)} ["{_mermaid_text(prefix)}"]')
+        lines.extend(f"        {nodes[name]}" for name in names)
+        lines.append("    end")
     for name, spec in graph.inputs.items():
         lines.extend(f"    input_{_node_id(name)} -.-> {_node_id(s)}" for s in spec.stages)
     for name in graph.order:
@@ -117,12 +126,21 @@ def to_dot(graph: Graph, title: str) -> str:
         f'    "input:{_dot_text(n)}" [label="{_dot_text(n)}", shape=ellipse, style=dashed];'
         for n in graph.inputs
     )
+    nodes = {}
     for name in graph.order:
         stage = graph.stages[name]
         kinds = stage_kinds(stage)
         _, attributes = _SHAPES[kinds[0] if kinds else "stage"]
         label = "\\n".join(_dot_text(part) for part in [name, *_notes(stage)])
-        lines.append(f'    "{_dot_text(name)}" [label="{label}", {attributes}];')
+        nodes[name] = f'"{_dot_text(name)}" [label="{label}", {attributes}];'
+    groups = nesting(graph)
+    nested = {name for names in groups.values() for name in names}
+    lines.extend(f"    {nodes[name]}" for name in graph.order if name not in nested)
+    for prefix, names in groups.items():
+        lines.append(f'    subgraph "cluster_{_dot_text(prefix)}" {{')
+        lines.append(f'        label="{_dot_text(prefix)}";')
+        lines.extend(f"        {nodes[name]}" for name in names)
+        lines.append("    }")
     for name, spec in graph.inputs.items():
         lines.extend(
             f'    "input:{_dot_text(name)}" -> "{_dot_text(s)}" [style=dashed];'
@@ -169,3 +187,14 @@ def render_image(dot_text: str, fmt: str) -> bytes:
         detail = problem[0] if problem else f"exit code {done.returncode}"
         raise GraphvizError(f"Graphviz's dot failed: {detail}")
     return done.stdout
+
+
+def svg_or_none(dot_text: str) -> str | None:
+    """``dot_text`` as SVG, or None when Graphviz is missing or broken (for Jupyter's
+    ``_repr_svg_``, which must not raise)."""
+    if not graphviz_available():
+        return None
+    try:
+        return render_image(dot_text, "svg").decode("utf-8")
+    except (GraphvizError, OSError):
+        return None

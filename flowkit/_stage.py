@@ -6,7 +6,7 @@ import copyreg
 import functools
 import inspect
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Generic, ParamSpec, TypeVar, Unpack, overload
 
@@ -21,12 +21,15 @@ from flowkit._base import (
     StageOptions,
     _caller_module,
     _names,
+    check_ttl,
+    output_names,
     retry_policy,
     stage_name,
 )
 from flowkit._introspect import Introspection, introspect
-from flowkit._retry import NO_RETRY, Retry
+from flowkit._retry import NO_RETRY, Retry, RetryOn
 from flowkit._seed import CONTEXT, seed_context, seed_fields
+from flowkit._split import split_later, split_outputs
 from flowkit.errors import PipelineDefinitionError
 
 __all__ = [
@@ -64,6 +67,8 @@ class FunctionStage(Stage, Generic[P, R]):
         # FunctionStage("extract", fn) is the seed's form: fn takes the context mapping.
         if ((args and args[0].__class__ is str) or "stage_id" in kwargs) and cls is FunctionStage:
             return object.__new__(ContextFunctionStage)
+        if kwargs.get("outputs") is not None and cls is FunctionStage:
+            return object.__new__(MultiOutputStage)
         return object.__new__(cls)
 
     @overload
@@ -96,10 +101,10 @@ class FunctionStage(Stage, Generic[P, R]):
         name: str | None = None,
         depends_on: str | Iterable[str] | None = (),
         retries: int = 0,
-        backoff: float = 0.0,
+        backoff: float | Sequence[float] = 0.0,
         max_backoff: float = 60.0,
         jitter: bool = False,
-        retry_on: type[BaseException] | tuple[type[BaseException], ...] = Exception,
+        retry_on: RetryOn = Exception,
         timeout: float | None = None,
         on_success: Hook | None = None,
         on_failure: Hook | None = None,
@@ -107,6 +112,8 @@ class FunctionStage(Stage, Generic[P, R]):
         tags: Iterable[str] = (),
         cache: bool = False,
         version: str | None = None,
+        cache_ttl: float | None = None,
+        outputs: Sequence[str] | None = None,
         **seed_options: Any,
     ) -> None:
         if seed_args or seed_options:  # the seed's form is ContextFunctionStage's
@@ -121,6 +128,15 @@ class FunctionStage(Stage, Generic[P, R]):
             else retry_policy(name, retries, backoff, max_backoff, jitter, retry_on)
         )
         params, defaults, annotations = self._signature(fn, name)
+        if cache_ttl is not None:
+            check_ttl(name, cache, cache_ttl)
+        if outputs is not None:
+            outputs = output_names(name, outputs)
+        if outputs is not None and map_over is not None:
+            raise PipelineDefinitionError(
+                f"stage {name!r}: outputs= and map_over= cannot be combined; return one "
+                "list from the fan-out stage and split it in a stage after it"
+            )
         if map_over is not None and map_over not in params:
             raise PipelineDefinitionError(
                 f"stage {name!r}: map_over={map_over!r} names no parameter; "
@@ -138,6 +154,8 @@ class FunctionStage(Stage, Generic[P, R]):
             map_over=map_over,
             cache=cache,
             version=version,
+            cache_ttl=cache_ttl,
+            outputs=outputs,
             parameters=params,
             # Shared empty mappings: fewer objects per stage for the garbage collector to
             # walk in pipelines of thousands of stages.
@@ -185,6 +203,19 @@ class FunctionStage(Stage, Generic[P, R]):
         if target is self:
             return qualname
         return (copyreg.__newobj__, (type(self),), self.__getstate__())  # type: ignore[attr-defined]
+
+
+@attrs.define(slots=False, eq=False, init=False, repr=False, on_setattr=attrs.setters.NO_OP)
+class MultiOutputStage(FunctionStage[P, R]):
+    """``FunctionStage(fn, outputs=(...))``: its return value is split into its outputs
+    (see `flowkit._outputs`); never on the engine's direct-call path."""
+
+    def execute(self, kwargs: dict[str, Any]) -> object:
+        value = self.fn(**kwargs)  # type: ignore[call-arg]
+        names = self.outputs or ()
+        if inspect.isawaitable(value):
+            return split_later(self.name, names, value)
+        return split_outputs(self.name, names, value)
 
 
 @attrs.define(slots=False, eq=False, init=False, repr=False, on_setattr=attrs.setters.NO_OP)

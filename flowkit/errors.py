@@ -22,6 +22,7 @@ __all__ = [
     "MissingInputError",
     "PipelineDefinitionError",
     "PipelineFailedError",
+    "StageOutputError",
     "StageTimeoutError",
     "UnknownDependencyError",
     "did_you_mean",
@@ -87,6 +88,24 @@ class UnknownDependencyError(PipelineDefinitionError):
             f"stage {stage!r} depends on {name!r}, which is not a stage of this pipeline"
             f"{did_you_mean(name, known)}; fix the name in depends_on or add the stage"
         )
+
+
+class StageOutputError(FlowkitError, ValueError):
+    """A stage declared with ``outputs=`` returned something that does not fit them.
+
+    Attributes:
+        stage: The stage.
+        output: The output name that is missing, or None when the tuple has the wrong length.
+    """
+
+    def __init__(self, stage: str, output: str | None, message: str) -> None:
+        self.stage = stage
+        self.output = output
+        super().__init__(message)
+
+    def __reduce__(self) -> tuple[type[StageOutputError], tuple[str, str | None, str]]:
+        # It travels back from worker processes.
+        return (type(self), (self.stage, self.output, str(self)))
 
 
 class MissingInputError(FlowkitError, ValueError):

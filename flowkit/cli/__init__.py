@@ -106,6 +106,9 @@ def cli() -> None:
               help="Scheduler of the Dask cluster (implies --executor dask).")  # fmt: skip
 @click.option("--cache", "cache_dir", type=click.Path(file_okay=False), metavar="DIR",
               help="Load/store the outputs of cache=True stages in this directory.")  # fmt: skip
+@click.option("--refresh", "refresh", multiple=True, metavar="NAME",
+              help="Recompute this cached stage and store it again (repeatable).")  # fmt: skip
+@click.option("--refresh-all", is_flag=True, help="Recompute every cached stage.")
 def run(  # noqa: PLR0917 - click passes every option as an argument
     target: str,
     pairs: Sequence[str],
@@ -121,6 +124,8 @@ def run(  # noqa: PLR0917 - click passes every option as an argument
     result_json: Path | None,
     dask_address: str | None,
     cache_dir: str | None,
+    refresh: Sequence[str],
+    refresh_all: bool,
 ) -> int:
     """Run a pipeline; print a one-line summary, then one line per failed stage. Logs go
     to stderr.
@@ -136,7 +141,7 @@ def run(  # noqa: PLR0917 - click passes every option as an argument
             raise UsageFailure(message, option=flag)
     level = "warning" if quiet else log_level
     try:
-        output = configure(log_format, log_file, pipeline.stages, level)
+        output = configure(log_format, log_file, pipeline.order, level)
     except OSError as error:
         raise UsageFailure(str(error), option="--log-file") from None
     try:
@@ -148,6 +153,7 @@ def run(  # noqa: PLR0917 - click passes every option as an argument
             max_workers=workers,
             fail_fast=fail_fast,
             cache=cache_dir,
+            refresh=True if refresh_all else (refresh or None),
         )
     except OSError as error:  # e.g. an unreachable Dask scheduler or an unusable cache
         where = f" (Dask scheduler {dask_address})" if dask_address else ""

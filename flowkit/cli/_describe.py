@@ -12,6 +12,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from flowkit._composite import ConditionalStage, ParallelStage
+from flowkit._nested import CollectorStage, NestedStage
+from flowkit._outputs import OutputStage
 from flowkit._pipeline import Pipeline
 from flowkit._results import PipelineResult, StageResult, StageStatus
 from flowkit._retry import Retry
@@ -39,12 +41,18 @@ def _name(fn: Any) -> str:
 def _retry_options(retry: Retry) -> list[str]:
     if retry.attempts <= 1:
         return []
+    backoff = retry.backoff
+    on = retry.on
     shown = {
         f"retries={retry.attempts - 1}": True,
-        f"backoff={retry.backoff:g}s": bool(retry.backoff),
+        f"backoff={','.join(f'{d:g}' for d in backoff)}s"
+        if isinstance(backoff, tuple)
+        else f"backoff={backoff:g}s": bool(backoff),
         f"max_backoff={retry.max_backoff:g}s": retry.max_backoff != _DEFAULT_RETRY.max_backoff,
         "jitter": retry.jitter,
-        f"retry_on={','.join(t.__name__ for t in retry.on)}": retry.on != _DEFAULT_RETRY.on,
+        f"retry_on={','.join(t.__name__ for t in on) if isinstance(on, tuple) else _name(on)}": (
+            on != _DEFAULT_RETRY.on
+        ),
     }
     return [option for option, differs in shown.items() if differs]
 
@@ -54,6 +62,12 @@ def _kind_options(stage: Stage) -> list[str]:
         return [f"when={_name(stage.condition)}"]
     if isinstance(stage, ParallelStage):
         return [f"parallel=[{', '.join(child.name for child in stage.stages)}]"]
+    if isinstance(stage, OutputStage):
+        return [f"output of {stage.source}"]
+    if isinstance(stage, CollectorStage):
+        return [f"nested pipeline: {', '.join(stage.picks.values())}"]
+    if isinstance(stage, NestedStage):
+        return [*_kind_options(stage.inner), f"in {stage.name.rpartition('.')[0]}"]
     return []
 
 
@@ -67,8 +81,12 @@ def stage_options(stage: Stage) -> list[str]:
         options.append(f"map_over={stage.map_over}")
     if stage.tags:
         options.append(f"tags={','.join(sorted(stage.tags))}")
+    if stage.outputs:
+        options.append(f"outputs={','.join(stage.outputs)}")
     if stage.cache:
         options.append("cache" + (f" version={stage.version}" if stage.version else ""))
+        if stage.cache_ttl is not None:
+            options.append(f"cache_ttl={stage.cache_ttl:g}s")
     hooks = {"on_success": stage.on_success, "on_failure": stage.on_failure}
     options.extend(f"{key}={_name(hook)}" for key, hook in hooks.items() if hook is not None)
     return options
@@ -112,9 +130,10 @@ def describe(pipeline: Pipeline) -> str:
     """``flowkit list``: the inputs, then the stages in order with their dependencies, the
     inputs they take and their options."""
     specs = pipeline.inputs
+    stages = pipeline._compiled().stages  # noqa: SLF001 - outputs and nested stages too
     rows = []
     for number, name in enumerate(pipeline.order, 1):
-        stage = pipeline.stages[name]
+        stage = stages[name]
         deps = [
             dep if dep in stage.parameters else f"{dep} (order only)"
             for dep in pipeline.dependencies(name)
@@ -154,7 +173,7 @@ def summary(result: PipelineResult, pipeline: Pipeline | None = None) -> str:
         f"{result.cancelled} cancelled"
     )
     lines = [f"pipeline {result.name} {result.status.value} in {result.duration:.2f}s: {counts}"]
-    stages = pipeline.stages if pipeline is not None else {}
+    stages = pipeline._compiled().stages if pipeline is not None else {}  # noqa: SLF001
     for name, stage in result.stages.items():
         if stage.status is StageStatus.FAILED:
             allowed = stages[name].retry.attempts if name in stages else stage.attempts
