@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from flowkit._composite import ParallelStage
 from flowkit._decorator import make_stage
 from flowkit._pipeline import Pipeline, StageLike
-from flowkit._stage import Stage
+from flowkit._stage import FunctionStage, Stage
 from flowkit.errors import PipelineDefinitionError
+
+_UNSET: Any = object()
 
 
 class PipelineBuilder:
@@ -21,10 +24,16 @@ class PipelineBuilder:
         self._context: dict[str, Any] = {}
         self._fail_fast = True
 
-    def stage(self, fn_or_stage: StageLike, **options: Any) -> PipelineBuilder:
-        """Add a stage; ``options`` are those of `flowkit.stage` (``when=`` too)."""
-        if isinstance(fn_or_stage, Stage):
-            if options:
+    def stage(
+        self, fn_or_stage: StageLike | str, func: Callable[..., Any] | None = None, **options: Any
+    ) -> PipelineBuilder:
+        """Add a stage; ``options`` are those of `flowkit.stage` (``when=`` too). The seed's
+        form ``stage(stage_id, func, depends_on=None, retry_count=0)`` adds
+        ``FunctionStage(stage_id, func, ...)``: ``func`` takes the context mapping."""
+        if isinstance(fn_or_stage, str):
+            self._stages.append(FunctionStage(fn_or_stage, func, **options))  # type: ignore[arg-type]
+        elif isinstance(fn_or_stage, Stage):
+            if options or func is not None:
                 raise PipelineDefinitionError(
                     f"stage {fn_or_stage.name!r} is already a Stage; options apply to functions"
                 )
@@ -34,14 +43,29 @@ class PipelineBuilder:
         return self
 
     def parallel(
-        self, name: str, *stages: StageLike, max_workers: int | None = None
+        self,
+        name: str,
+        *stages: StageLike | Iterable[StageLike],
+        max_workers: int | None = None,
+        depends_on: str | Iterable[str] | None = None,
     ) -> PipelineBuilder:
-        """Add a `ParallelStage` named ``name`` running ``stages`` concurrently."""
-        self._stages.append(ParallelStage(name, stages, max_workers=max_workers))
+        """Add a `ParallelStage` named ``name`` running ``stages`` concurrently (given one
+        by one, or as one list as the seed does)."""
+        children = stages[0] if len(stages) == 1 and isinstance(stages[0], list | tuple) else stages
+        self._stages.append(
+            ParallelStage(name, children, max_workers=max_workers, depends_on=depends_on)  # type: ignore[arg-type]
+        )
         return self
 
-    def context(self, **inputs: Any) -> PipelineBuilder:
-        """Set default input values."""
+    def context(
+        self, key: str | None = None, value: Any = _UNSET, /, **inputs: Any
+    ) -> PipelineBuilder:
+        """Set default input values: ``context(name=value, ...)``, or the seed's
+        ``context(key, value)``."""
+        if key is not None:
+            if value is _UNSET:
+                raise TypeError(f"context({key!r}) needs a value: context({key!r}, value)")
+            inputs[key] = value
         self._context.update(inputs)
         return self
 

@@ -4,12 +4,14 @@ attempt receives. The engine decides *that* a stage ends; this module writes it 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from flowkit import _events as ev
 from flowkit._context import StageContext
 from flowkit._results import NO_CHILDREN, StageResult, StageStatus
+from flowkit._seed import final_hooks, output_key
 
 if TYPE_CHECKING:
     from flowkit._state import RunState as Run
@@ -48,11 +50,19 @@ def conclude(
     )
     where = _CACHED if cached else (_NOWHERE if worker is None else {"worker": worker})
     ev.emit_ended(run.events, result, reason, where)
-    stage = run.plan.stages[k]
-    hook = stage.on_success if status is SUCCESS else stage.on_failure if status is FAILED else None
-    if hook is not None:
+    # Hooks run once the final status is known and reported; they cannot change it.
+    for hook in final_hooks(run.plan.stages[k], status.value, lambda: hook_context(run, k)):
         _run_hook(run.events, hook, result)
     return result
+
+
+def hook_context(run: Run, k: int) -> Mapping[str, Any]:
+    """The context a hook method of stage ``k`` receives: the inputs and the outputs of
+    its dependencies (also under ``stage_<name>_output``)."""
+    plan = run.plan
+    deps = [j for _, j in plan.args[k]] + list(plan.order_only[k])
+    done = {plan.names[j]: run.outputs[j] for j in deps if run.status[j] is SUCCESS}
+    return MappingProxyType({**run.inputs, **done, **{output_key(n): v for n, v in done.items()}})
 
 
 def _run_hook(

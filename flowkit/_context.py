@@ -48,6 +48,17 @@ class StageContext(Mapping[str, Any]):
             )
         return self._log_factory(self.stage)
 
+    def with_data(self, extra: Mapping[str, Any]) -> StageContext:
+        """A copy of this context that also holds ``extra``."""
+        return StageContext(
+            {**self._data, **extra},
+            run_id=self.run_id,
+            pipeline=self.pipeline,
+            stage=self.stage,
+            attempt=self.attempt,
+            log_factory=self._log_factory,
+        )
+
     def __getitem__(self, key: str) -> Any:
         return self._data[key]
 

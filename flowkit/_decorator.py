@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from typing import Any, ParamSpec, TypeVar, overload
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar, Unpack, overload
 
+from flowkit._base import StageOptions
 from flowkit._composite import ConditionalStage
-from flowkit._stage import FunctionStage, Hook, Stage
+from flowkit._stage import FunctionStage, Stage
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -31,25 +32,7 @@ class StageDecorator:
 
     @overload
     def __call__(
-        self,
-        fn: None = None,
-        /,
-        *,
-        name: str | None = None,
-        depends_on: str | Iterable[str] = (),
-        retries: int = 0,
-        backoff: float = 0.0,
-        max_backoff: float = 60.0,
-        jitter: bool = False,
-        retry_on: type[BaseException] | tuple[type[BaseException], ...] = Exception,
-        timeout: float | None = None,
-        when: None = None,
-        on_success: Hook | None = None,
-        on_failure: Hook | None = None,
-        map_over: str | None = None,
-        tags: Iterable[str] = (),
-        cache: bool = False,
-        version: str | None = None,
+        self, fn: None = None, /, *, when: None = None, **options: Unpack[StageOptions]
     ) -> Callable[[Callable[P, R]], FunctionStage[P, R]]: ...
 
     @overload
@@ -58,21 +41,8 @@ class StageDecorator:
         fn: None = None,
         /,
         *,
-        name: str | None = None,
-        depends_on: str | Iterable[str] = (),
-        retries: int = 0,
-        backoff: float = 0.0,
-        max_backoff: float = 60.0,
-        jitter: bool = False,
-        retry_on: type[BaseException] | tuple[type[BaseException], ...] = Exception,
-        timeout: float | None = None,
         when: Callable[..., object],
-        on_success: Hook | None = None,
-        on_failure: Hook | None = None,
-        map_over: str | None = None,
-        tags: Iterable[str] = (),
-        cache: bool = False,
-        version: str | None = None,
+        **options: Unpack[StageOptions],
     ) -> Callable[[Callable[P, R]], ConditionalStage[P, R]]: ...
 
     def __call__(

@@ -195,6 +195,8 @@ class Run(RunState):
         call.attempt = self.attempts[k] = self.attempts[k] + 1
         call.started = monotonic()
         shape = self.plan.shape[k]
+        if shape & CONTEXT_ARG:  # before the condition, which may take it too
+            call.kwargs[CONTEXT] = context(self, k, call.kwargs, call.attempt)
         if shape & CONDITIONAL and not self._condition(call):
             return False
         if not self.first_start[k]:
@@ -223,8 +225,6 @@ class Run(RunState):
     def _prepare(self, call: Call, shape: int) -> bool:
         """What happens before an attempt of a stage that is not a plain function."""
         k, stage, kwargs = call.node, call.stage, call.kwargs
-        if shape & CONTEXT_ARG:
-            kwargs[CONTEXT] = context(self, k, kwargs, call.attempt)
         if shape & FAN_OUT:
             fan_out(self, call)
             return False

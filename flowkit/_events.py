@@ -1,11 +1,13 @@
 """The one module that talks to structlog: event names, levels and the per-run emitter.
 
-Events carry names, statuses, timings and error types, never input or output values.
+Events carry names, statuses, timings, error types, messages and tracebacks (the source
+lines, never local variables), never input or output values.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import structlog
@@ -55,6 +57,18 @@ def _is_enabled(log: Any, level: int) -> bool:
 def error_fields(error: BaseException) -> dict[str, str]:
     """The error keys of an event: the type's name and the message."""
     return {"error_type": type(error).__name__, "error": str(error)}
+
+
+def dependency_names(names: Sequence[str], deps: Sequence[Sequence[int]]) -> dict[str, list[str]]:
+    """``pipeline.started``'s ``dependencies``: each stage's dependencies by name (the DAG,
+    names only), so a log alone can redraw it."""
+    return {name: [names[d] for d in deps[k]] for k, name in enumerate(names)}
+
+
+def failure_fields(error: BaseException) -> dict[str, str]:
+    """The error keys of ``stage.failed`` and ``stage.retrying``: `error_fields` and the
+    formatted traceback as ``exception`` (computed only when an attempt failed)."""
+    return {**error_fields(error), "exception": format_error(error)}
 
 
 class Events:

@@ -148,7 +148,9 @@ def fan_in(run: Run, k: int) -> None:
 def open_group(run: Run, call: Call) -> None:
     if run.events.info:
         ev.emit_started(run.events, call)
-    kwargs = {p: v for p, v in call.kwargs.items() if p != CONTEXT}
+    child_inputs = getattr(call.stage, "child_inputs", None)  # seed-style groups
+    kwargs = child_inputs(call.kwargs) if child_inputs is not None else call.kwargs
+    kwargs = {p: v for p, v in kwargs.items() if p != CONTEXT}
     group = type(run)(
         group_plan(call.stage),
         kwargs,

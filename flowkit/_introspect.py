@@ -33,41 +33,44 @@ def introspect(fn: Callable[..., Any], name: str) -> Introspection:
     Plain functions are read from their code object, which is several times faster than
     `inspect.signature` and matters when building pipelines of thousands of stages.
     """
-    code = getattr(fn, "__code__", None)
-    plain = (
+    if (
         isinstance(fn, types.FunctionType)
         and not {"__wrapped__", "__signature__"} & vars(fn).keys()
-    )
-    if plain and code is not None:
-        count = code.co_argcount + code.co_kwonlyargcount
-        if code.co_flags & _VARIADIC:
-            raise _variadic_error(name, code.co_varnames[count])
-        if code.co_posonlyargcount:
-            raise _positional_only_error(name, code.co_varnames[0])
-        params = code.co_varnames[:count]
-        defaults: dict[str, Any] = {}
-        if fn.__defaults__:
-            positional = params[: code.co_argcount]
-            defaults.update(zip(positional[-len(fn.__defaults__) :], fn.__defaults__, strict=True))
-        if fn.__kwdefaults__:
-            defaults.update(fn.__kwdefaults__)
-        return params, defaults, fn.__annotations__  # read-only behind a MappingProxyType
+    ):
+        return _from_code(fn, name)
+    return _from_signature(fn, name)
+
+
+def _from_code(fn: types.FunctionType, name: str) -> Introspection:
+    code = fn.__code__
+    count = code.co_argcount + code.co_kwonlyargcount
+    if code.co_flags & _VARIADIC:
+        raise _variadic_error(name, code.co_varnames[count])
+    if code.co_posonlyargcount:
+        raise _positional_only_error(name, code.co_varnames[0])
+    params = code.co_varnames[:count]
+    defaults: dict[str, Any] = {}
+    if fn.__defaults__:
+        positional = params[: code.co_argcount]
+        defaults.update(zip(positional[-len(fn.__defaults__) :], fn.__defaults__, strict=True))
+    if fn.__kwdefaults__:
+        defaults.update(fn.__kwdefaults__)
+    return params, defaults, dict(fn.__annotations__)
+
+
+def _from_signature(fn: Callable[..., Any], name: str) -> Introspection:
     try:
         signature = inspect.signature(fn)
     except (TypeError, ValueError) as error:
         raise PipelineDefinitionError(f"stage {name!r}: cannot read its signature") from error
-    for param in signature.parameters.values():
+    parameters = signature.parameters.values()
+    for param in parameters:
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
             raise _variadic_error(name, param.name)
         if param.kind is param.POSITIONAL_ONLY:
             raise _positional_only_error(name, param.name)
-    annotations = {
-        p.name: p.annotation for p in signature.parameters.values() if p.annotation is not p.empty
-    }
+    annotations = {p.name: p.annotation for p in parameters if p.annotation is not p.empty}
     if signature.return_annotation is not signature.empty:
         annotations["return"] = signature.return_annotation
-    return (
-        tuple(signature.parameters),
-        {p.name: p.default for p in signature.parameters.values() if p.default is not p.empty},
-        annotations,
-    )
+    defaults = {p.name: p.default for p in parameters if p.default is not p.empty}
+    return tuple(signature.parameters), defaults, annotations

@@ -8,13 +8,17 @@ from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType, ModuleType
 from typing import TYPE_CHECKING, Any
 
-from flowkit._composite import ParallelStage
 from flowkit._decorator import StageDecorator
 from flowkit._engine import CacheBackend, Run
 from flowkit._graph import Graph, InputSpec, compile_graph, needed_stages
+from flowkit._modules import module_stages
+from flowkit._nested import PipelineStage, flatten
+from flowkit._outputs import with_outputs
 from flowkit._plan import Plan
-from flowkit._render import to_dot, to_mermaid
+from flowkit._refresh import as_cache, run_cache
+from flowkit._render import svg_or_none, to_dot, to_mermaid
 from flowkit._results import PipelineResult
+from flowkit._seed import SeedPipelineMethods, pipeline_names, run_inputs
 from flowkit._stage import FunctionStage, Stage
 from flowkit.errors import (
     DuplicateStageError,
@@ -29,25 +33,29 @@ if TYPE_CHECKING:
 StageLike = Stage | Callable[..., Any]
 
 
-class Pipeline:
+class Pipeline(SeedPipelineMethods):
     """A named set of stages whose dependencies come from their parameter names.
 
     Args:
-        stages: Stages or plain callables (wrapped in `FunctionStage`).
-        name: The pipeline's name, used in events and results.
+        stages: Stages or plain callables (wrapped in `FunctionStage`); a string is the
+            seed's ``Pipeline(pipeline_id)``.
+        name: The pipeline's name, used in events and results (with ``pipeline_id``, the
+            seed's display name, kept as ``display_name``).
         fail_fast: Stop starting new stages after the first failure.
         context: Default input values; ``run(inputs=...)`` overrides them.
+        pipeline_id: The seed's id of the pipeline: then it is the name.
     """
 
     def __init__(
         self,
-        stages: Iterable[StageLike] = (),
-        *,
-        name: str = "pipeline",
+        stages: Iterable[StageLike] | str = (),
+        name: str | None = None,
         fail_fast: bool = True,
+        *,
         context: Mapping[str, Any] | None = None,
+        pipeline_id: str | None = None,
     ) -> None:
-        self.name = name
+        items, self.name, self.display_name = pipeline_names(stages, name, pipeline_id)
         self.fail_fast = fail_fast
         self.context: dict[str, Any] = dict(context or {})
         self._stages: dict[str, Stage] = {}
@@ -55,7 +63,7 @@ class Pipeline:
         self._plans: dict[tuple[tuple[str, ...], frozenset[str]], Plan] = {}
         self.stage = StageDecorator(register=self.add)
         """The `flowkit.stage` decorator, also registering the stage here."""
-        for item in stages:
+        for item in items:
             self.add(item)
 
     @classmethod
@@ -69,14 +77,7 @@ class Pipeline:
             if isinstance(module_or_name, str)
             else module_or_name
         )
-        found: dict[int, Stage] = {}
-        for value in list(vars(module).values()):
-            if isinstance(value, Stage) and _defined_in(value, module.__name__):
-                found.setdefault(id(value), value)
-        children = {
-            id(child) for s in found.values() if isinstance(s, ParallelStage) for child in s.stages
-        }
-        stages = [s for key, s in found.items() if key not in children]
+        stages = module_stages(module)
         return cls(stages, name=name or module.__name__.rpartition(".")[2], **options)
 
     def add(self, stage: StageLike) -> Stage:
@@ -97,7 +98,7 @@ class Pipeline:
 
     def _compiled(self) -> Graph:
         if self._graph is None:
-            self._graph = compile_graph(dict(self._stages))
+            self._graph = compile_graph(dict(with_outputs(flatten(self._stages))))
         return self._graph
 
     @property
@@ -124,18 +125,31 @@ class Pipeline:
         return self._compiled().dependents[self._known(name)]
 
     def _known(self, name: str) -> str:
-        if name not in self._stages:
+        stages = self._compiled().stages
+        if name not in stages:
             raise KeyError(
-                f"{name!r} is not a stage of pipeline {self.name!r}"
-                f"{did_you_mean(name, self._stages)}"
+                f"{name!r} is not a stage of pipeline {self.name!r}{did_you_mean(name, stages)}"
             )
         return name
+
+    def as_stage(
+        self,
+        name: str,
+        *,
+        inputs: Mapping[str, str] | None = None,
+        outputs: Iterable[str] | None = None,
+    ) -> Stage:
+        """This pipeline as a stage ``name`` of another: its stages run there as
+        ``name.<stage>``; ``inputs`` maps inner input names to outer ones; its output is
+        ``{stage: output}`` of ``outputs`` (default: the leaves). See docs/nested.md."""
+        return PipelineStage(self, name, inputs, outputs)
 
     def validate(self, inputs: Mapping[str, Any] | None = None) -> None:
         """Check the definition and, given ``inputs``, that every required input is there.
 
         Raises:
-            PipelineDefinitionError: A cycle, unknown dependency or type mismatch.
+            PipelineDefinitionError: A cycle, unknown dependency or type mismatch, or an
+                input that names a stage (use ``overrides=`` for that).
             MissingInputError: Required inputs are missing (only when ``inputs`` is given).
         """
         graph = self._compiled()
@@ -150,6 +164,14 @@ class Pipeline:
         return plan
 
     def _check_inputs(self, plan: Plan, inputs: Mapping[str, Any]) -> None:
+        stages = self._compiled().stages
+        for name in inputs:
+            if name in stages:
+                raise PipelineDefinitionError(
+                    f"input {name!r} names stage {name!r} of pipeline {self.name!r}: a stage's "
+                    f"output cannot be given as an input; to use a value instead of running "
+                    f"the stage, pass overrides={{{name!r}: value}}"
+                )
         missing = {name: users for name, users in plan.required.items() if name not in inputs}
         if missing:
             raise MissingInputError(missing, self._stages)
@@ -183,7 +205,7 @@ class Pipeline:
             name=self.name,
             fail_fast=self.fail_fast if fail_fast is None else fail_fast,
             overrides=overrides,
-            cache=_as_cache(cache),
+            cache=as_cache(cache),
         )
 
     def run(
@@ -196,6 +218,8 @@ class Pipeline:
         max_workers: int | None = None,
         fail_fast: bool | None = None,
         cache: str | os.PathLike[str] | CacheBackend | None = None,
+        refresh: Iterable[str] | bool | None = None,
+        initial_context: Mapping[str, Any] | None = None,
     ) -> PipelineResult:
         """Run the pipeline and return its result (it does not raise when a stage fails;
         see `PipelineResult.raise_on_failure`).
@@ -210,6 +234,8 @@ class Pipeline:
             fail_fast: Override the pipeline's ``fail_fast``.
             cache: A directory or `flowkit.Cache`; stages marked ``cache=True`` are
                 then loaded from it when their code and arguments are unchanged.
+            refresh: Stage names (or True: all) to recompute and store again.
+            initial_context: The seed's name for ``inputs``.
 
         Raises:
             PipelineDefinitionError: The definition, a target, an override or the executor
@@ -222,12 +248,12 @@ class Pipeline:
 
         chosen = check(executor)
         run = self._prepare(
-            inputs,
+            run_inputs(inputs, initial_context),
             targets=targets,
             overrides=overrides,
             fail_fast=fail_fast,
             max_workers=1 if chosen == "sequential" else max_workers,
-            cache=cache,
+            cache=run_cache(self._compiled(), cache, refresh),
         )
         return execute(run, chosen, max_workers)
 
@@ -240,6 +266,7 @@ class Pipeline:
         max_workers: int | None = None,
         fail_fast: bool | None = None,
         cache: str | os.PathLike[str] | CacheBackend | None = None,
+        refresh: Iterable[str] | bool | None = None,
     ) -> PipelineResult:
         """Run the pipeline on the running event loop; arguments as `run`.
 
@@ -255,7 +282,7 @@ class Pipeline:
             overrides=overrides,
             fail_fast=fail_fast,
             max_workers=max_workers,
-            cache=cache,
+            cache=run_cache(self._compiled(), cache, refresh),
         )
         return await execute_async(run, max_workers)
 
@@ -267,19 +294,9 @@ class Pipeline:
         """The DAG as a Graphviz digraph."""
         return to_dot(self._compiled(), self.name)
 
+    def _repr_svg_(self) -> str | None:
+        """The DAG as SVG for Jupyter; None (the plain repr) without a working Graphviz."""
+        return svg_or_none(self.to_dot())
+
     def __repr__(self) -> str:
         return f"Pipeline(name={self.name!r}, stages={list(self._stages)!r})"
-
-
-def _as_cache(cache: Any) -> CacheBackend | None:
-    if cache is None or hasattr(cache, "load"):
-        return cache  # type: ignore[no-any-return]
-    from flowkit._cache import Cache
-
-    return Cache(cache)
-
-
-def _defined_in(stage: Stage, module: str) -> bool:
-    # Function stages carry their function's module, parallel groups the module that built
-    # them, and instances of other Stage subclasses their class's module.
-    return getattr(stage, "__module__", None) == module

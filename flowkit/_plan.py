@@ -7,6 +7,7 @@ from typing import Any
 
 from flowkit._graph import Graph
 from flowkit._retry import NO_RETRY, Retry
+from flowkit._seed import HOOK_METHODS, hook_method
 from flowkit._stage import CONTEXT, FunctionStage, Stage
 
 # What the engine does around a stage's call, as bits of `Plan.shape`.
@@ -28,9 +29,13 @@ def _shape(stage: Stage) -> int:
         shape |= GROUP
     if stage.cache:
         shape |= CACHED
-    if stage.on_success is not None or stage.on_failure is not None:
+    if stage.on_success is not None or stage.on_failure is not None or _hook_methods(stage):
         shape |= HOOKED
     return shape
+
+
+def _hook_methods(stage: Stage) -> bool:
+    return any(hook_method(stage, status) is not None for status in HOOK_METHODS)
 
 
 def _direct(stage: Stage, shape: int) -> Callable[..., Any] | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterator, Mapping
+from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
@@ -36,6 +37,17 @@ class PipelineStatus(enum.Enum):
 NO_CHILDREN: Mapping[str, StageResult] = MappingProxyType({})
 
 
+def _local_time(timestamp: float | None) -> datetime | None:
+    # Naive local time, as the seed's datetime.now(): comparable with the seed users' own.
+    return None if timestamp is None else datetime.fromtimestamp(timestamp)
+
+
+def _stage_results(stages: Mapping[str, StageResult]) -> StageResults:
+    if isinstance(stages, StageResults):
+        return stages
+    return StageResults(list(stages), list(stages.values()))
+
+
 @attrs.frozen(repr=False)
 class StageResult:
     """What happened to one stage in one run.
@@ -56,6 +68,31 @@ class StageResult:
     children: Mapping[str, StageResult] = NO_CHILDREN
     skip_reason: str | None = None
     cached: bool = False
+
+    @property
+    def stage_id(self) -> str:
+        """The seed's name for `name`."""
+        return self.name
+
+    @property
+    def is_success(self) -> bool:
+        """True when the stage succeeded."""
+        return self.status is StageStatus.SUCCESS
+
+    @property
+    def duration_ms(self) -> float:
+        """`duration` in milliseconds."""
+        return self.duration * 1000.0
+
+    @property
+    def start_time(self) -> datetime | None:
+        """`started_at` as a local ``datetime`` (naive, like the seed's ``datetime.now()``)."""
+        return _local_time(self.started_at)
+
+    @property
+    def end_time(self) -> datetime | None:
+        """`finished_at` as a local ``datetime`` (naive, like the seed's)."""
+        return _local_time(self.finished_at)
 
     def __repr__(self) -> str:
         # Outputs may be large or secret: the repr shows their type, never their value.
@@ -88,7 +125,7 @@ class PipelineResult:
     run_id: str
     name: str
     status: PipelineStatus
-    stages: Mapping[str, StageResult]
+    stages: StageResults = attrs.field(converter=_stage_results)
     started_at: float
     finished_at: float
     duration: float
@@ -97,9 +134,11 @@ class PipelineResult:
     )
 
     def _count(self, status: StageStatus) -> int:
+        return sum(1 for r in self.stages.records() if r.status is status)
+
+    def _names(self, status: StageStatus) -> list[str]:
         stages = self.stages
-        records = stages.records() if isinstance(stages, StageResults) else stages.values()
-        return sum(1 for r in records if r.status is status)
+        return [n for n, r in zip(stages, stages.records(), strict=True) if r.status is status]
 
     @property
     def succeeded(self) -> int:
@@ -120,6 +159,26 @@ class PipelineResult:
     def cancelled(self) -> int:
         """Number of stages that were cancelled."""
         return self._count(StageStatus.CANCELLED)
+
+    @property
+    def successful_stages(self) -> list[str]:
+        """The ids of the stages that succeeded, in pipeline order."""
+        return self._names(StageStatus.SUCCESS)
+
+    @property
+    def failed_stages(self) -> list[str]:
+        """The ids of the stages that failed, in pipeline order."""
+        return self._names(StageStatus.FAILED)
+
+    @property
+    def pipeline_id(self) -> str:
+        """The seed's name for `name`."""
+        return self.name
+
+    @property
+    def duration_ms(self) -> float:
+        """`duration` in milliseconds."""
+        return self.duration * 1000.0
 
     @property
     def ok(self) -> bool:
@@ -214,7 +273,8 @@ class Success:
 
 
 class StageResults(Mapping[str, StageResult]):
-    """Stage name -> `StageResult`, in pipeline order, over the engine's records."""
+    """Stage name -> `StageResult`, in pipeline order, over the engine's records; an
+    ``int`` index gives the i-th result (the seed's ``result.stages[0]``)."""
 
     __slots__ = ("_index", "_names", "_records")
 
@@ -223,14 +283,21 @@ class StageResults(Mapping[str, StageResult]):
         self._records = records
         self._index: dict[str, int] | None = None
 
-    def __getitem__(self, name: str) -> StageResult:
-        if self._index is None:
-            self._index = {n: k for k, n in enumerate(self._names)}
-        k = self._index[name]
+    def __getitem__(self, key: str | int) -> StageResult:
+        # An int is a position (the seed's list of results), anything else a name.
+        k = range(len(self._names))[key] if isinstance(key, int) else self._names_index()[key]
         record = self._records[k]
         if isinstance(record, Success):
             record = self._records[k] = record.result()
         return record
+
+    def _names_index(self) -> dict[str, int]:
+        if self._index is None:
+            self._index = {n: k for k, n in enumerate(self._names)}
+        return self._index
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._names_index()
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._names)

@@ -1,7 +1,8 @@
 """A run read back from its JSON-lines event log alone (what ``flowkit inspect`` shows).
 
 Each run (one ``run_id``) gets each stage's final status, its attempts (start, end, outcome,
-error and traceback), duration and error, the DAG when the log has it (``pipeline.started``
+error and traceback), duration and error, a summary of its ``map_over`` items (events that
+carry ``item``), the DAG when the log has it (``pipeline.started``
 carries ``dependencies``) and the pipeline's outcome ("unfinished" when the log ends before it,
 e.g. a killed run). Library code: the CLI's text report and the HTML report both read runs
 through :func:`read_log`.
@@ -46,6 +47,47 @@ class AttemptRecord:
 
 
 @attrs.define
+class ItemsRecord:
+    """What the log says about the items of a ``map_over`` stage (events with ``item``)."""
+
+    total: int | None = None
+    succeeded: int = 0
+    failed: int = 0
+    cached: int = 0
+    retries: int = 0
+    busy: float = 0.0
+    slowest: float | None = None
+    first: float | None = None
+    last: float | None = None
+
+    def observe(self, name: str, event: dict[str, Any], ts: float | None) -> None:
+        """Apply one item event."""
+        total = event.get("items")
+        if isinstance(total, int) and not isinstance(total, bool):
+            self.total = total
+        if ts is not None:
+            self.first = ts if self.first is None else min(self.first, ts)
+            self.last = ts if self.last is None else max(self.last, ts)
+        if name == "stage.retrying":
+            self.retries += 1
+            return
+        if name == "stage.succeeded":
+            self.succeeded += 1
+            self.cached += bool(event.get("cached"))
+        elif name == "stage.failed":
+            self.failed += 1
+        took = _number(event.get("duration_s"))
+        if took is not None:
+            self.busy += took
+            self.slowest = took if self.slowest is None else max(self.slowest, took)
+
+    @property
+    def done(self) -> int:
+        """Items that ended (succeeded or failed)."""
+        return self.succeeded + self.failed
+
+
+@attrs.define
 class StageRecord:
     """What the log says about one stage."""
 
@@ -62,6 +104,7 @@ class StageRecord:
     retried: list[str] = attrs.Factory(list)
     hook_errors: list[str] = attrs.Factory(list)
     history: list[AttemptRecord] = attrs.Factory(list)
+    items: ItemsRecord | None = None
 
     def attempt(self, number: int) -> AttemptRecord:
         """The record of attempt ``number``, created when the log first mentions it."""
@@ -133,12 +176,27 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+def _observe_item(stage: StageRecord, name: str, event: dict[str, Any], ts: float | None) -> None:
+    if stage.items is None:
+        stage.items = ItemsRecord()
+    stage.items.observe(name, event, ts)
+    if name == "stage.retrying":
+        stage.retried.append(str(event.get("error_type", "Error")))
+
+
 def _observe_stage(stage: StageRecord, name: str, event: dict[str, Any], ts: float | None) -> None:
+    if isinstance(event.get("item"), int):  # one item of a map_over stage, not the stage
+        _observe_item(stage, name, event, ts)
+        return
     number = event.get("attempt")
     attempt = None
     if isinstance(number, int) and not isinstance(number, bool):
         stage.attempts = max(stage.attempts, number)
-        attempt = stage.attempt(number)
+        if stage.items is not None and stage.history:
+            # A fan-out's final ``attempt`` is its items' largest count: its one call ends.
+            attempt = stage.history[-1]
+        else:
+            attempt = stage.attempt(number)
     if name == "stage.started":
         stage.status = "running"
         if stage.started is None:

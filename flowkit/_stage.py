@@ -1,122 +1,51 @@
-"""Stage kinds: the abstract `Stage`, function stages, conditions and parallel groups."""
+"""Function stages: ``FunctionStage`` and its seed form, ``FunctionStage(stage_id, func)``."""
 
 from __future__ import annotations
 
-import abc
 import copyreg
 import functools
 import inspect
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
+from typing import Any, Generic, ParamSpec, TypeVar, Unpack, overload
 
 import attrs
 
-from flowkit._introspect import introspect
-from flowkit._retry import NO_RETRY, Retry
+from flowkit._base import (
+    CONTEXT_ONLY,
+    EMPTY,
+    NO_RETRY_OPTIONS,
+    Hook,
+    Stage,
+    StageOptions,
+    _caller_module,
+    _names,
+    check_ttl,
+    output_names,
+    retry_policy,
+    stage_name,
+)
+from flowkit._introspect import Introspection, introspect
+from flowkit._retry import NO_RETRY, Retry, RetryOn
+from flowkit._seed import CONTEXT, seed_context, seed_fields
+from flowkit._split import split_later, split_outputs
 from flowkit.errors import PipelineDefinitionError
 
-if TYPE_CHECKING:
-    from flowkit._results import StageResult
+__all__ = [
+    "CONTEXT",
+    "ContextFunctionStage",
+    "FunctionStage",
+    "Hook",
+    "P",
+    "R",
+    "Stage",
+    "_caller_module",
+    "_names",
+]
 
 P = ParamSpec("P")
 R = TypeVar("R")
-Hook = Callable[["StageResult"], object]
-
-CONTEXT = "context"
-_NO_RETRY_OPTIONS = (0, 0.0, 60.0, False, Exception)
-_EMPTY: Mapping[str, Any] = MappingProxyType({})
-
-
-def _names(value: str | Iterable[str]) -> tuple[str, ...]:
-    return (value,) if isinstance(value, str) else tuple(value)
-
-
-def _caller_module() -> str | None:
-    """The first module up the stack outside flowkit and attrs: where a stage object is
-    being defined (``Pipeline.from_module`` keeps only stages defined in its module)."""
-    frame = sys._getframe(1)  # noqa: SLF001 - the documented way to look up the stack
-    while frame is not None:
-        module = frame.f_globals.get("__name__", "")
-        if module and not module.startswith(("flowkit.", "attr")):
-            return str(module)
-        frame = frame.f_back  # type: ignore[assignment]
-    return None
-
-
-_NO_TAGS: frozenset[str] = frozenset()
-
-
-def _tags(value: Iterable[str]) -> frozenset[str]:
-    # Shared when empty: an empty frozenset per stage is 216 bytes of 100,000 stages.
-    return frozenset((value,) if isinstance(value, str) else value) or _NO_TAGS
-
-
-def _check_name(stage: Any, _: attrs.Attribute[Any], value: object) -> None:
-    if not isinstance(value, str) or not value or value != value.strip():
-        raise PipelineDefinitionError(f"a stage name must be a non-empty string, got {value!r}")
-    if value == CONTEXT:
-        raise PipelineDefinitionError(
-            "a stage cannot be named 'context': that parameter name is reserved for the "
-            "StageContext; rename the function or pass name=..."
-        )
-
-
-def _check_timeout(stage: Any, _: attrs.Attribute[Any], value: float | None) -> None:
-    if value is not None and (isinstance(value, bool) or not value > 0):
-        raise PipelineDefinitionError(
-            f"stage {stage.name!r}: timeout must be a positive number of seconds or None, "
-            f"got {value!r}"
-        )
-
-
-@attrs.define(slots=False, eq=False, kw_only=True, on_setattr=attrs.setters.NO_OP)
-class Stage(abc.ABC):
-    """One step of a pipeline. Subclass it for custom stage kinds.
-
-    Subclasses provide `parameters` (the names the stage takes; names of other stages
-    are dependencies, the rest are pipeline inputs) and `execute`.
-    """
-
-    name: str = attrs.field(validator=_check_name)
-    depends_on: tuple[str, ...] = attrs.field(default=(), converter=_names)
-    retry: Retry = NO_RETRY
-    timeout: float | None = attrs.field(default=None, validator=_check_timeout)
-    on_success: Hook | None = None
-    on_failure: Hook | None = None
-    tags: frozenset[str] = attrs.field(default=frozenset(), converter=_tags)
-    map_over: str | None = None
-    cache: bool = False
-    version: str | None = None
-
-    @property
-    @abc.abstractmethod
-    def parameters(self) -> tuple[str, ...]:
-        """The names this stage takes, in signature order."""
-
-    @abc.abstractmethod
-    def execute(self, kwargs: dict[str, Any]) -> object:
-        """Run the stage once with its arguments by name and return its output."""
-
-    @property
-    def defaults(self) -> Mapping[str, Any]:
-        """Default values of the parameters that have one."""
-        return _EMPTY
-
-    @property
-    def annotations(self) -> Mapping[str, Any]:
-        """Type annotations by parameter name, and ``"return"`` for the output."""
-        return _EMPTY
-
-    @property
-    def is_async(self) -> bool:
-        """True when `execute` returns an awaitable."""
-        return False
-
-    def should_run(self, kwargs: Mapping[str, Any]) -> bool:
-        """Decide, just before an attempt, whether the stage runs (False: it is skipped)."""
-        return True
 
 
 @attrs.define(slots=False, eq=False, init=False, repr=False, on_setattr=attrs.setters.NO_OP)
@@ -134,17 +63,48 @@ class FunctionStage(Stage, Generic[P, R]):
     _annotations: Mapping[str, Any]
     _is_async: bool
 
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        # FunctionStage("extract", fn) is the seed's form: fn takes the context mapping.
+        if ((args and args[0].__class__ is str) or "stage_id" in kwargs) and cls is FunctionStage:
+            return object.__new__(ContextFunctionStage)
+        if kwargs.get("outputs") is not None and cls is FunctionStage:
+            return object.__new__(MultiOutputStage)
+        return object.__new__(cls)
+
+    @overload
     def __init__(
         self,
-        fn: Callable[P, R],
+        stage_id: str,
+        func: Callable[P, R],
         *,
         name: str | None = None,
-        depends_on: str | Iterable[str] = (),
+        depends_on: str | Iterable[str] | None = None,
+        retry_count: int = 0,
+        timeout_s: float | None = None,
+        on_success: Hook | None = None,
+        on_failure: Hook | None = None,
+        tags: Iterable[str] = (),
+        cache: bool = False,
+        version: str | None = None,
+    ) -> None: ...
+
+    @overload
+    def __init__(self, fn: Callable[P, R], /, **options: Unpack[StageOptions]) -> None: ...
+
+    # The seed's form reaches ContextFunctionStage.__init__ (see __new__), so this one takes
+    # flowkit's options directly; mypy cannot see that (hence the ignore), and a second
+    # *args/**kwargs layer would cost every stage definition time.
+    def __init__(  # type: ignore[misc]
+        self,
+        fn: Any = None,
+        *seed_args: Any,
+        name: str | None = None,
+        depends_on: str | Iterable[str] | None = (),
         retries: int = 0,
-        backoff: float = 0.0,
+        backoff: float | Sequence[float] = 0.0,
         max_backoff: float = 60.0,
         jitter: bool = False,
-        retry_on: type[BaseException] | tuple[type[BaseException], ...] = Exception,
+        retry_on: RetryOn = Exception,
         timeout: float | None = None,
         on_success: Hook | None = None,
         on_failure: Hook | None = None,
@@ -152,29 +112,31 @@ class FunctionStage(Stage, Generic[P, R]):
         tags: Iterable[str] = (),
         cache: bool = False,
         version: str | None = None,
+        cache_ttl: float | None = None,
+        outputs: Sequence[str] | None = None,
+        **seed_options: Any,
     ) -> None:
-        if not callable(fn):
-            raise PipelineDefinitionError(f"a stage wraps a callable, got {fn!r}")
-        name = name if name is not None else getattr(fn, "__name__", None)
-        if name is None or name == "<lambda>":
+        if seed_args or seed_options:  # the seed's form is ContextFunctionStage's
+            raise TypeError(
+                f"FunctionStage({fn!r}, ...) takes the function and the keyword options of "
+                "@stage; the seed's form starts with the stage id: FunctionStage('id', func)"
+            )
+        name = stage_name(fn, name)
+        retry = (
+            NO_RETRY
+            if (retries, backoff, max_backoff, jitter, retry_on) == NO_RETRY_OPTIONS
+            else retry_policy(name, retries, backoff, max_backoff, jitter, retry_on)
+        )
+        params, defaults, annotations = self._signature(fn, name)
+        if cache_ttl is not None:
+            check_ttl(name, cache, cache_ttl)
+        if outputs is not None:
+            outputs = output_names(name, outputs)
+        if outputs is not None and map_over is not None:
             raise PipelineDefinitionError(
-                f"{fn!r} has no usable name; pass name=... (the stage's name is how other "
-                "stages refer to its output)"
+                f"stage {name!r}: outputs= and map_over= cannot be combined; return one "
+                "list from the fan-out stage and split it in a stage after it"
             )
-        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-            raise PipelineDefinitionError(
-                f"stage {name!r}: retries counts extra attempts and must be an int >= 0, "
-                f"got {retries!r}"
-            )
-        try:
-            retry = (
-                NO_RETRY
-                if (retries, backoff, max_backoff, jitter, retry_on) == _NO_RETRY_OPTIONS
-                else Retry(retries + 1, backoff, max_backoff, jitter, retry_on)
-            )
-        except PipelineDefinitionError as error:
-            raise PipelineDefinitionError(f"stage {name!r}: {error}") from None
-        params, defaults, annotations = introspect(fn, name)
         if map_over is not None and map_over not in params:
             raise PipelineDefinitionError(
                 f"stage {name!r}: map_over={map_over!r} names no parameter; "
@@ -183,7 +145,7 @@ class FunctionStage(Stage, Generic[P, R]):
         self.__attrs_init__(
             fn=fn,
             name=name,
-            depends_on=depends_on,
+            depends_on=depends_on or (),
             retry=retry,
             timeout=timeout,
             on_success=on_success,
@@ -192,14 +154,19 @@ class FunctionStage(Stage, Generic[P, R]):
             map_over=map_over,
             cache=cache,
             version=version,
+            cache_ttl=cache_ttl,
+            outputs=outputs,
             parameters=params,
             # Shared empty mappings: fewer objects per stage for the garbage collector to
             # walk in pipelines of thousands of stages.
-            defaults=MappingProxyType(defaults) if defaults else _EMPTY,
-            annotations=MappingProxyType(annotations) if annotations else _EMPTY,
+            defaults=MappingProxyType(defaults) if defaults else EMPTY,
+            annotations=MappingProxyType(annotations) if annotations else EMPTY,
             is_async=inspect.iscoroutinefunction(fn),
         )
         functools.update_wrapper(self, fn)
+
+    def _signature(self, fn: Callable[..., Any], name: str) -> Introspection:
+        return introspect(fn, name)
 
     @property
     def parameters(self) -> tuple[str, ...]:
@@ -235,9 +202,77 @@ class FunctionStage(Stage, Generic[P, R]):
             target = getattr(target, part, None)
         if target is self:
             return qualname
-        # Mapping proxies (the shared empty defaults and annotations) do not pickle.
-        state = {
-            key: dict(value) if isinstance(value, MappingProxyType) else value
-            for key, value in vars(self).items()
-        }
-        return (copyreg.__newobj__, (type(self),), state)  # type: ignore[attr-defined]
+        return (copyreg.__newobj__, (type(self),), self.__getstate__())  # type: ignore[attr-defined]
+
+
+@attrs.define(slots=False, eq=False, init=False, repr=False, on_setattr=attrs.setters.NO_OP)
+class MultiOutputStage(FunctionStage[P, R]):
+    """``FunctionStage(fn, outputs=(...))``: its return value is split into its outputs
+    (see `flowkit._outputs`); never on the engine's direct-call path."""
+
+    def execute(self, kwargs: dict[str, Any]) -> object:
+        value = self.fn(**kwargs)  # type: ignore[call-arg]
+        names = self.outputs or ()
+        if inspect.isawaitable(value):
+            return split_later(self.name, names, value)
+        return split_outputs(self.name, names, value)
+
+
+@attrs.define(slots=False, eq=False, init=False, repr=False, on_setattr=attrs.setters.NO_OP)
+class ContextFunctionStage(FunctionStage[P, R]):
+    """``FunctionStage(stage_id, func, ...)``, the seed's form: ``func`` takes one argument,
+    the context mapping (the inputs and each ``depends_on`` output, also under
+    ``stage_<id>_output``). ``retry_count`` retries with the seed's backoff; ``name`` is a
+    display name."""
+
+    def __init__(
+        self,
+        stage_id: str,
+        func: Callable[P, R],
+        *,
+        name: str | None = None,
+        depends_on: str | Iterable[str] | None = None,
+        retry_count: int = 0,
+        timeout_s: float | None = None,
+        **options: Any,
+    ) -> None:
+        fields = seed_fields(stage_id, name, depends_on, retry_count, timeout_s)
+        _check_takes_one(stage_id, func)
+        retry: Retry = fields["retry"]
+        super().__init__(
+            func,
+            name=stage_id,
+            depends_on=fields["depends_on"],
+            retries=retry.attempts - 1,
+            backoff=retry.backoff,
+            max_backoff=retry.max_backoff,
+            timeout=timeout_s,
+            **options,
+        )
+        self.display_name = name
+
+    def _signature(self, fn: Callable[..., Any], name: str) -> Introspection:
+        returns = getattr(fn, "__annotations__", {}).get("return", inspect.Signature.empty)
+        return CONTEXT_ONLY, {}, {} if returns is inspect.Signature.empty else {"return": returns}
+
+    def execute(self, kwargs: dict[str, Any]) -> object:
+        return self.fn(seed_context(kwargs, self.depends_on))  # type: ignore[call-arg,arg-type]
+
+    execute.takes_context_mapping = True  # type: ignore[attr-defined]
+
+
+def _check_takes_one(stage_id: str, func: object) -> None:
+    """A seed-style function is called with the context alone: refuse one that cannot be."""
+    if not callable(func):
+        raise PipelineDefinitionError(
+            f"stage {stage_id!r}: FunctionStage(stage_id, func) needs a callable, got {func!r}"
+        )
+    try:
+        inspect.signature(func).bind(None)
+    except TypeError as error:
+        raise PipelineDefinitionError(
+            f"stage {stage_id!r}: its function is called with one argument, the context "
+            f"mapping, and cannot be ({error}); write it as def {stage_id}(context): ..."
+        ) from None
+    except ValueError:
+        pass  # no signature to read (some builtins): it is tried when it runs

@@ -23,6 +23,7 @@ __all__ = [
     "PipelineDefinitionError",
     "PipelineFailedError",
     "PipelineInterrupted",
+    "StageOutputError",
     "StageTimeoutError",
     "UnknownDependencyError",
     "WorkerDiedError",
@@ -89,6 +90,24 @@ class UnknownDependencyError(PipelineDefinitionError):
             f"stage {stage!r} depends on {name!r}, which is not a stage of this pipeline"
             f"{did_you_mean(name, known)}; fix the name in depends_on or add the stage"
         )
+
+
+class StageOutputError(FlowkitError, ValueError):
+    """A stage declared with ``outputs=`` returned something that does not fit them.
+
+    Attributes:
+        stage: The stage.
+        output: The output name that is missing, or None when the tuple has the wrong length.
+    """
+
+    def __init__(self, stage: str, output: str | None, message: str) -> None:
+        self.stage = stage
+        self.output = output
+        super().__init__(message)
+
+    def __reduce__(self) -> tuple[type[StageOutputError], tuple[str, str | None, str]]:
+        # It travels back from worker processes.
+        return (type(self), (self.stage, self.output, str(self)))
 
 
 class MissingInputError(FlowkitError, ValueError):
@@ -185,3 +204,19 @@ class CacheError(FlowkitError, OSError):
 
 class LogError(FlowkitError, ValueError):
     """A file given as an event log is missing, unreadable, or holds no flowkit event."""
+
+
+class GraphvizError(FlowkitError, RuntimeError):
+    """Graphviz's ``dot`` program could not draw a DAG (it failed or did not finish)."""
+
+
+class GraphvizNotFoundError(GraphvizError):
+    """Drawing a DAG as an image needs Graphviz's ``dot`` program, and it is not on PATH."""
+
+    def __init__(self, fmt: str) -> None:
+        self.format = fmt
+        super().__init__(
+            f"--format {fmt} needs Graphviz's `dot` program on PATH: install Graphviz "
+            "(`apt-get install graphviz`, `brew install graphviz`, or https://graphviz.org/download/)"
+            " or use --format mermaid or dot"
+        )

@@ -159,11 +159,11 @@ class TestList:
         assert lines[:7] == [
             "pipeline basic: 5 stage(s)",
             "inputs:",
-            "  NAME   TYPE   KIND      USED BY",
-            "  count  int    required  numbers",
-            "  scale  float  optional  numbers",
-            "  label  str    optional  report",
-            "  loud   bool   optional  report",
+            "  NAME   TYPE   KIND      DEFAULT  USED BY",
+            "  count  int    required  -        numbers",
+            "  scale  float  optional  1.0      numbers",
+            "  label  str    optional  'sum'    report",
+            "  loud   bool   optional  False    report",
         ]
         rows = [line.split(None, 2) for line in lines[9:]]
         assert [row[1] for row in rows[1:]] == ["numbers", "total", "report", "alert", "distinct"]
@@ -176,8 +176,8 @@ class TestList:
     def test_map_over_and_postponed_annotations(self) -> None:
         done = flowkit("list", target("typed"))
 
-        assert "  items    list[int]                required  echo" in done.stdout
-        assert "  url      list[str]                required  fetch" in done.stdout
+        assert "  items    list[int]                required  -        echo" in done.stdout
+        assert "  url      list[str]                required  -        fetch" in done.stdout
         assert done.stdout.rstrip().endswith(
             "url                                                  map_over=url"
         )
@@ -206,8 +206,8 @@ class TestValidate:
         assert done.stdout.splitlines()[:4] == [
             "pipeline basic: definition OK (5 stage(s))",
             "inputs:",
-            "  NAME   TYPE   KIND      USED BY",
-            "  count  int    required  numbers",
+            "  NAME   TYPE   KIND      DEFAULT  USED BY",
+            "  count  int    required  -        numbers",
         ]
 
     def test_with_inputs_checks_them_too(self) -> None:

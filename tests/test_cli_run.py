@@ -20,7 +20,7 @@ SUMMARY = re.compile(
 
 def summary(stdout: str) -> tuple[str, ...]:
     """The summary line's fields: name, status, then the four counts."""
-    match = SUMMARY.match(stdout.strip())
+    match = SUMMARY.match(stdout.strip().splitlines()[0])
     assert match is not None, stdout
     return match.groups()
 
@@ -321,7 +321,7 @@ class TestInputs:
             ('items=["a"]', "invalid value for input 'items': expected list[int] (as JSON)"),
             ("mapping=[1]", "invalid value for input 'mapping': expected dict[str, int]"),
             ("nmae=3", "unknown input 'nmae' (did you mean 'name'?)"),
-            ("echo=3", "unknown input 'echo': a stage, not an input of pipeline 'typed'"),
+            ("echo=3", "input 'echo' names stage 'echo' of pipeline 'typed'"),
             ("novalue", "-i expects NAME=VALUE"),
         ],
     )

@@ -128,3 +128,15 @@ def test_progress_counts_failures() -> None:
     assert code == 1
     assert "flowkit: 2/4 stages done, 0 running, 1 failed" in terminal
     assert "flowkit: 4/4 stages done, 0 running, 1 failed" in terminal
+
+
+def test_progress_counts_map_over_items() -> None:
+    code, _, terminal = run_on_a_terminal("run", target("fanout"), "--executor", "sequential")
+
+    assert code == 0
+    for done in range(1, 6):
+        assert (
+            f"flowkit: 1/2 stages done, 1 running, 0 failed, stage fetch: {done}/5 items ["
+            in terminal
+        )
+    assert "flowkit: 2/2 stages done, 0 running, 0 failed [" in terminal

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -261,6 +262,20 @@ def test_retries_wait_their_backoff_and_are_logged(
         (2, 0.1, "ConnectionError"),
     ]
     assert elapsed >= 0.15
+
+
+def test_a_failed_stage_s_traceback_shows_its_own_file_and_line(
+    local_executor: DaskExecutor,
+) -> None:
+    from pipelines import crash
+
+    result = crash.pipeline.run(executor=local_executor)
+    text = "".join(traceback.format_exception(result.stages["clean_orders"].error))
+    lines = Path(crash.__file__).read_text().splitlines()
+    failing = next(n for n, line in enumerate(lines, 1) if "return rows[key]" in line)
+
+    assert f'File "{crash.__file__}", line {failing}, in lookup' in text
+    assert text.rstrip().endswith("KeyError: 'b'")
 
 
 def test_a_stage_past_its_timeout_fails_quickly_and_the_pipeline_goes_on(

@@ -34,10 +34,12 @@ PRINTS = {
         "run_async: user-8: 3 orders, 124.75 in total",
     ],
     "dask_pipeline.py": ["sum of squares below 1000000: 3.333328e+17 (ok)"],
+    "nightly.py": ["archived ("],
 }
 # Events the run must log, in this order, when the example runs from Python.
 EVENTS = {
     "flaky_api.py": ["stage.retrying", "stage.retrying", "stage.succeeded", "pipeline.succeeded"],
+    "nightly.py": ["stage.retrying", "stage.skipped", "stage.succeeded", "pipeline.succeeded"],
 }
 
 # A command on its own indented line of a docstring: `    flowkit run examples/x.py:pipeline ...`

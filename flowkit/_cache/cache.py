@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,8 @@ class Cache:
         # alongside, so its id cannot be reused while the entry exists.
         self._identities: dict[int, tuple[Stage, tuple[str, bytes] | None]] = {}
         self._warned: set[tuple[str, str]] = set()
+        # Stage directory -> cache_ttl, for the stages that have one (see `load`).
+        self._ttls: dict[str, float] = {}
 
     def __reduce__(self) -> tuple[type[Cache], tuple[str]]:
         # The key stays on disk: an unpickled Cache reads it again from the directory.
@@ -88,8 +91,11 @@ class Cache:
 
     def load(self, key: str) -> tuple[bool, Any]:
         """``(True, value)`` for a valid entry, else ``(False, None)``: missing, corrupt,
-        truncated or badly signed entries are misses and are never unpickled."""
+        truncated or badly signed entries are misses and are never unpickled; so is an
+        entry older than its stage's ``cache_ttl`` (it is recomputed and overwritten)."""
         try:
+            if self._ttls and self._expired(key):
+                return _MISS
             return True, self._entries.read(key)
         except FileNotFoundError:
             return _MISS
@@ -166,7 +172,16 @@ class Cache:
             identity = None
         with self._lock:
             self._identities[id(stage)] = (stage, identity)
+            if identity is not None and stage.cache_ttl is not None:
+                self._ttls[identity[0]] = stage.cache_ttl
         return identity
+
+    def _expired(self, key: str) -> bool:
+        ttl = self._ttls.get(key.partition("/")[0])
+        if ttl is None:
+            return False
+        written = os.stat(self._entries.paths(key)[1]).st_mtime  # noqa: PTH116 - a str path
+        return time.time() - written > ttl
 
     def _warn_key(self, key: str, kind: str, message: str, *args: object) -> None:
         self._warn(_stage_of(key), kind, message, *args)

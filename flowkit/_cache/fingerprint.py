@@ -14,6 +14,7 @@ import attrs
 
 from flowkit._cache.values import UnhashableError, feed, type_name
 from flowkit._composite import ConditionalStage, ParallelStage
+from flowkit._nested import NestedStage
 from flowkit._stage import FunctionStage, Stage
 
 __all__ = ["fingerprint", "stage_prefix"]
@@ -45,8 +46,9 @@ class _Fingerprint:
     def stage(self, stage: Stage) -> None:
         if isinstance(stage, FunctionStage):
             self.callable(stage.fn)
-        elif isinstance(stage, ConditionalStage):
-            self.stage(stage.inner)  # the condition decides whether it runs, not what it returns
+        elif isinstance(stage, ConditionalStage | NestedStage):
+            # A condition decides whether it runs, a nesting under what name: not what it returns.
+            self.stage(stage.inner)
         elif isinstance(stage, ParallelStage):
             for child in stage.stages:
                 self.text(child.name)

@@ -6,7 +6,6 @@ line on stderr, no traceback); 130 interrupted (Ctrl-C or SIGTERM).
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,23 +14,21 @@ from typing import Any, NoReturn
 import click
 
 import flowkit
+from flowkit._lint import warnings_for
 from flowkit._pipeline import Pipeline
+from flowkit._report import render_html
 from flowkit._runlog import read_log
 from flowkit.cli._describe import describe, summary, validation_report
 from flowkit.cli._describe import result_json as result_document
+from flowkit.cli._graph import graph
 from flowkit.cli._inputs import collect_inputs
-from flowkit.cli._inspect import render
-from flowkit.cli._logging import configure
-from flowkit.cli._run import (
-    EXECUTOR_NAMES,
-    EXIT_CODES,
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    EXIT_USAGE,
-    UsageFailure,
-    make_executor,
-)
+from flowkit.cli._inspect import render, render_stage
+from flowkit.cli._logging import LOG_LEVELS, configure
+from flowkit.cli._output import echo as _echo
+from flowkit.cli._output import write_output
+from flowkit.cli._run import EXECUTOR_NAMES, make_executor
 from flowkit.cli._target import load_target
+from flowkit.cli._usage import EXIT_CODES, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UsageFailure
 from flowkit.errors import FlowkitError, PipelineInterrupted, did_you_mean
 
 _SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -70,8 +67,8 @@ class _Group(click.Group):
     ) -> tuple[str | None, click.Command | None, list[str]]:
         name = args[0] if args else ""
         if name and not name.startswith("-") and self.get_command(ctx, name) is None:
-            raise click.UsageError(
-                f"no such command {name!r}{did_you_mean(name, self.list_commands(ctx))}", ctx
+            raise UsageFailure(
+                f"no such command {name!r}{did_you_mean(name, self.list_commands(ctx))}", ctx=ctx
             )
         return super().resolve_command(ctx, args)
 
@@ -98,6 +95,9 @@ def cli() -> None:
               help="Stop starting stages after a failure (default: the pipeline's).")  # fmt: skip
 @click.option("--log-format", type=click.Choice(("console", "json")),
               help="stderr log format (default: console on a terminal, else json).")  # fmt: skip
+@click.option("--log-level", type=click.Choice(LOG_LEVELS), default="info", show_default=True,
+              help="Least severe events on stderr (--log-file gets info and up).")  # fmt: skip
+@click.option("-q", "--quiet", is_flag=True, help="Warnings and errors only (--log-level warning).")
 @click.option("--log-file", type=click.Path(dir_okay=False, path_type=Path),
               help="Also append the events to this file as JSON lines.")  # fmt: skip
 @click.option("--result-json", type=click.Path(dir_okay=False, path_type=Path),
@@ -106,6 +106,9 @@ def cli() -> None:
               help="Scheduler of the Dask cluster (implies --executor dask).")  # fmt: skip
 @click.option("--cache", "cache_dir", type=click.Path(file_okay=False), metavar="DIR",
               help="Load/store the outputs of cache=True stages in this directory.")  # fmt: skip
+@click.option("--refresh", "refresh", multiple=True, metavar="NAME",
+              help="Recompute this cached stage and store it again (repeatable).")  # fmt: skip
+@click.option("--refresh-all", is_flag=True, help="Recompute every cached stage.")
 def run(  # noqa: PLR0917 - click passes every option as an argument
     target: str,
     pairs: Sequence[str],
@@ -115,12 +118,17 @@ def run(  # noqa: PLR0917 - click passes every option as an argument
     workers: int | None,
     fail_fast: bool | None,
     log_format: str | None,
+    log_level: str,
+    quiet: bool,
     log_file: Path | None,
     result_json: Path | None,
     dask_address: str | None,
     cache_dir: str | None,
+    refresh: Sequence[str],
+    refresh_all: bool,
 ) -> int:
-    """Run a pipeline; print a one-line summary. Logs go to stderr.
+    """Run a pipeline; print a one-line summary, then one line per failed stage. Logs go
+    to stderr.
 
     Exit code 0 when it succeeded, 1 when it failed, 130 when interrupted.
     """
@@ -130,11 +138,12 @@ def run(  # noqa: PLR0917 - click passes every option as an argument
     for path, flag in ((log_file, "--log-file"), (result_json, "--result-json")):
         if path is not None and not path.resolve().parent.is_dir():
             message = f"directory {str(path.parent)!r} does not exist"
-            raise click.BadParameter(message, param_hint=flag)
+            raise UsageFailure(message, option=flag)
+    level = "warning" if quiet else log_level
     try:
-        output = configure(log_format, log_file, pipeline.stages)
+        output = configure(log_format, log_file, pipeline.order, level)
     except OSError as error:
-        raise click.BadParameter(str(error), param_hint="--log-file") from None
+        raise UsageFailure(str(error), option="--log-file") from None
     try:
         # run() itself turns SIGTERM into an interrupt, like Ctrl-C.
         result = pipeline.run(
@@ -144,6 +153,7 @@ def run(  # noqa: PLR0917 - click passes every option as an argument
             max_workers=workers,
             fail_fast=fail_fast,
             cache=cache_dir,
+            refresh=True if refresh_all else (refresh or None),
         )
     except PipelineInterrupted as interrupted:  # the summary and result still follow: exit 130
         result = interrupted.result
@@ -152,7 +162,7 @@ def run(  # noqa: PLR0917 - click passes every option as an argument
         raise UsageFailure(f"{type(error).__name__}{where}: {error}") from None
     finally:
         output.close()
-    _echo(summary(result))
+    _echo(summary(result, pipeline))
     if result_json is not None:
         result_json.write_text(result_document(result), encoding="utf-8")
     return EXIT_CODES[result.status]
@@ -163,17 +173,9 @@ def run(  # noqa: PLR0917 - click passes every option as an argument
 def list_stages(target: str) -> None:
     """List the inputs, then the stages in order with their dependencies, inputs and
     options."""
-    _echo(describe(load_target(target)))
-
-
-@cli.command()
-@_target_argument
-@click.option("--format", "fmt", type=click.Choice(("mermaid", "dot")), default="mermaid",
-              show_default=True, help="Mermaid flowchart or Graphviz DOT.")  # fmt: skip
-def graph(target: str, fmt: str) -> None:
-    """Print the DAG as text."""
     pipeline = load_target(target)
-    _echo(pipeline.to_mermaid() if fmt == "mermaid" else pipeline.to_dot(), nl=False)
+    _warn(warnings_for(pipeline))
+    _echo(describe(pipeline))
 
 
 @cli.command()
@@ -184,6 +186,7 @@ def validate(target: str, pairs: Sequence[str], inputs_file: Path | None) -> Non
     nothing. Without inputs it lists the pipeline's inputs."""
     pipeline: Pipeline = load_target(target)
     pipeline.validate()
+    _warn(warnings_for(pipeline))
     checked = None
     if pairs or inputs_file is not None:
         checked = collect_inputs(pipeline, pairs, inputs_file)
@@ -195,19 +198,32 @@ def validate(target: str, pairs: Sequence[str], inputs_file: Path | None) -> Non
 @click.argument("logfile", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--width", type=click.IntRange(min=10), default=60, show_default=True,
               help="Columns of the timeline.")  # fmt: skip
-def inspect(logfile: Path, width: int) -> None:
+@click.option("--stage", metavar="NAME",
+              help="Show one stage's attempts: start, duration, outcome, traceback.")  # fmt: skip
+@click.option("--html", "html_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write a self-contained HTML report (DAG, timeline, errors) "
+              "here instead.")  # fmt: skip
+def inspect(logfile: Path, width: int, stage: str | None, html_file: Path | None) -> None:
     """Rebuild the run(s) in a JSON-lines event log: each stage's status, attempts,
-    duration and error, the outcome, and a timeline. Exit code 0 whatever the outcome."""
+    duration and error (with the traceback of each failed stage), the outcome, and a
+    timeline. Exit code 0 whatever the outcome."""
     runs, notes = read_log(logfile)
-    _echo(render(runs, notes, width))
-
-
-def _echo(text: str, nl: bool = True) -> None:
-    """Print to stdout; a reader that went away (``flowkit list ... | head -1``) is fine."""
+    if html_file is not None:
+        write_output(html_file, render_html(runs.values(), notes), "--html")
+        _echo(f"wrote {html_file} ({len(runs)} run(s))")
+        return
+    if stage is None:
+        _echo(render(runs, notes, width))
+        return
     try:
-        click.echo(text, nl=nl)
-    except BrokenPipeError:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        _echo(render_stage(runs, stage))
+    except KeyError as error:
+        raise UsageFailure(error.args[0], option="--stage") from None
+
+
+def _warn(lines: Sequence[str]) -> None:
+    for line in lines:
+        click.echo(line, err=True)
 
 
 def _register_cache_group() -> None:
@@ -238,6 +254,7 @@ def _register_cache_group() -> None:
         raise UsageFailure(f"the cache commands failed to load: {reason}")
 
 
+cli.add_command(graph)
 _register_cache_group()
 
 
@@ -254,7 +271,7 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     except click.exceptions.NoArgsIsHelpError as error:
         error.show()  # `flowkit` alone: the help, on stderr like click does
         code = error.exit_code
-    except click.UsageError as error:
+    except (click.UsageError, UsageFailure) as error:
         hint = ""
         if error.ctx is not None:
             hint = f" (see '{error.ctx.command_path} --help')"

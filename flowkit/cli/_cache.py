@@ -7,13 +7,8 @@ from pathlib import Path
 import click
 
 from flowkit._cache.files import CacheStats, clear, scan, stage_dirname
+from flowkit.cli._usage import UsageFailure
 from flowkit.errors import CacheError, did_you_mean
-
-
-class _CacheUsageError(click.ClickException):
-    """A directory that is not a flowkit cache: one line on stderr, exit code 2."""
-
-    exit_code = 2
 
 
 def _size(nbytes: int) -> str:
@@ -33,7 +28,7 @@ def _scan(directory: Path) -> CacheStats:
     try:
         return scan(directory)
     except CacheError as error:
-        raise _CacheUsageError(str(error)) from None
+        raise UsageFailure(str(error)) from None
 
 
 @click.group(name="cache")
@@ -83,7 +78,7 @@ def clear_command(directory: Path, stages: tuple[str, ...]) -> None:
     try:
         removed = clear(directory, stages or None)
     except CacheError as error:  # pragma: no cover - removed between the scan and here
-        raise _CacheUsageError(str(error)) from None
+        raise UsageFailure(str(error)) from None
     click.echo(f"removed {_count(removed.entries, 'entry', 'entries')} ({_size(removed.size)})")
     files, _ = removed.temporary
     if files:

@@ -1,7 +1,8 @@
 """Text and JSON the CLI prints about a pipeline and a run: ``list``, ``validate``, the run
 summary and ``--result-json``.
 
-Input values (pipeline context, defaults) are never shown: names and types are.
+Input values given at run time or in a builder's context are never shown: names, types
+and the defaults written in the code are.
 """
 
 from __future__ import annotations
@@ -11,10 +12,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from flowkit._composite import ConditionalStage, ParallelStage
+from flowkit._nested import CollectorStage, NestedStage
+from flowkit._outputs import OutputStage
 from flowkit._pipeline import Pipeline
 from flowkit._results import PipelineResult, StageResult, StageStatus
 from flowkit._retry import Retry
 from flowkit._stage import Stage
+from flowkit._traceback import format_error
 from flowkit.cli._inputs import annotation_of, type_label
 
 _DEFAULT_RETRY = Retry()
@@ -34,31 +38,55 @@ def _name(fn: Any) -> str:
     return str(getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or fn)
 
 
+def _retry_options(retry: Retry) -> list[str]:
+    if retry.attempts <= 1:
+        return []
+    backoff = retry.backoff
+    on = retry.on
+    shown = {
+        f"retries={retry.attempts - 1}": True,
+        f"backoff={','.join(f'{d:g}' for d in backoff)}s"
+        if isinstance(backoff, tuple)
+        else f"backoff={backoff:g}s": bool(backoff),
+        f"max_backoff={retry.max_backoff:g}s": retry.max_backoff != _DEFAULT_RETRY.max_backoff,
+        "jitter": retry.jitter,
+        f"retry_on={','.join(t.__name__ for t in on) if isinstance(on, tuple) else _name(on)}": (
+            on != _DEFAULT_RETRY.on
+        ),
+    }
+    return [option for option, differs in shown.items() if differs]
+
+
+def _kind_options(stage: Stage) -> list[str]:
+    if isinstance(stage, ConditionalStage):
+        return [f"when={_name(stage.condition)}"]
+    if isinstance(stage, ParallelStage):
+        return [f"parallel=[{', '.join(child.name for child in stage.stages)}]"]
+    if isinstance(stage, OutputStage):
+        return [f"output of {stage.source}"]
+    if isinstance(stage, CollectorStage):
+        return [f"nested pipeline: {', '.join(stage.picks.values())}"]
+    if isinstance(stage, NestedStage):
+        return [*_kind_options(stage.inner), f"in {stage.name.rpartition('.')[0]}"]
+    return []
+
+
 def stage_options(stage: Stage) -> list[str]:
     """The options that differ from the defaults, as ``key=value`` strings."""
-    retry, options = stage.retry, []
-    if retry.attempts > 1:
-        options.append(f"retries={retry.attempts - 1}")
-        if retry.backoff:
-            options.append(f"backoff={retry.backoff:g}s")
-        if retry.max_backoff != _DEFAULT_RETRY.max_backoff:
-            options.append(f"max_backoff={retry.max_backoff:g}s")
-        if retry.jitter:
-            options.append("jitter")
-        if retry.on != _DEFAULT_RETRY.on:
-            options.append(f"retry_on={','.join(t.__name__ for t in retry.on)}")
+    options = _retry_options(stage.retry)
     if stage.timeout is not None:
         options.append(f"timeout={stage.timeout:g}s")
-    if isinstance(stage, ConditionalStage):
-        options.append(f"when={_name(stage.condition)}")
+    options += _kind_options(stage)
     if stage.map_over is not None:
         options.append(f"map_over={stage.map_over}")
-    if isinstance(stage, ParallelStage):
-        options.append(f"parallel=[{', '.join(child.name for child in stage.stages)}]")
     if stage.tags:
         options.append(f"tags={','.join(sorted(stage.tags))}")
+    if stage.outputs:
+        options.append(f"outputs={','.join(stage.outputs)}")
     if stage.cache:
         options.append("cache" + (f" version={stage.version}" if stage.version else ""))
+        if stage.cache_ttl is not None:
+            options.append(f"cache_ttl={stage.cache_ttl:g}s")
     hooks = {"on_success": stage.on_success, "on_failure": stage.on_failure}
     options.extend(f"{key}={_name(hook)}" for key, hook in hooks.items() if hook is not None)
     return options
@@ -74,11 +102,22 @@ def _inputs_lines(pipeline: Pipeline) -> list[str]:
             name,
             type_label(annotation_of(pipeline, name)),
             "context" if name in given else "required" if spec.required else "optional",
+            "-" if spec.required or name in given else _default_text(spec.default),
             _names(spec.stages),
         )
         for name, spec in specs.items()
     ]
-    return ["inputs:", *table(("NAME", "TYPE", "KIND", "USED BY"), rows)]
+    return ["inputs:", *table(("NAME", "TYPE", "KIND", "DEFAULT", "USED BY"), rows)]
+
+
+def _default_text(value: Any, most: int = 40) -> str:
+    """A parameter default as written in the code (a builder's context values are never
+    shown: they may be secrets)."""
+    try:
+        text = repr(value)
+    except Exception:  # noqa: BLE001 - a default whose repr raises still gets a cell
+        text = f"<{type(value).__qualname__}>"
+    return text if len(text) <= most else text[: most - 3] + "..."
 
 
 def _names(names: Sequence[str], most: int = 6) -> str:
@@ -91,9 +130,10 @@ def describe(pipeline: Pipeline) -> str:
     """``flowkit list``: the inputs, then the stages in order with their dependencies, the
     inputs they take and their options."""
     specs = pipeline.inputs
+    stages = pipeline._compiled().stages  # noqa: SLF001 - outputs and nested stages too
     rows = []
     for number, name in enumerate(pipeline.order, 1):
-        stage = pipeline.stages[name]
+        stage = stages[name]
         deps = [
             dep if dep in stage.parameters else f"{dep} (order only)"
             for dep in pipeline.dependencies(name)
@@ -125,13 +165,31 @@ def validation_report(pipeline: Pipeline, checked: Mapping[str, Any] | None) -> 
     return "\n".join(lines)
 
 
-def summary(result: PipelineResult) -> str:
-    """The one-line run summary."""
-    return (
-        f"pipeline {result.name} {result.status.value} in {result.duration:.2f}s: "
+def summary(result: PipelineResult, pipeline: Pipeline | None = None) -> str:
+    """The one-line run summary, then one ``FAILED name: Error: message (attempt n of m)``
+    line per failed stage (``m`` from ``pipeline``'s retry settings when given)."""
+    counts = (
         f"{result.succeeded} succeeded, {result.failed} failed, {result.skipped} skipped, "
         f"{result.cancelled} cancelled"
     )
+    lines = [f"pipeline {result.name} {result.status.value} in {result.duration:.2f}s: {counts}"]
+    stages = pipeline._compiled().stages if pipeline is not None else {}  # noqa: SLF001
+    for name, stage in result.stages.items():
+        if stage.status is StageStatus.FAILED:
+            allowed = stages[name].retry.attempts if name in stages else stage.attempts
+            lines.append(failure_line(stage, allowed))
+    return "\n".join(lines)
+
+
+def failure_line(result: StageResult, allowed: int) -> str:
+    """``FAILED clean_orders: KeyError: 'b' (attempt 3 of 3)``: the error's first line."""
+    error = result.error
+    what = "unknown error" if error is None else type(error).__name__
+    message = str(error).strip().partition("\n")[0] if error is not None else ""
+    if message:
+        what += f": {message}"
+    attempts = max(result.attempts, 1)
+    return f"FAILED {result.name}: {what} (attempt {attempts} of {max(allowed, attempts)})"
 
 
 def _stage_json(result: StageResult) -> dict[str, Any]:
@@ -144,6 +202,7 @@ def _stage_json(result: StageResult) -> dict[str, Any]:
         "error": None
         if result.error is None
         else {"type": type(result.error).__name__, "message": str(result.error)},
+        "exception": None if result.error is None else format_error(result.error),
         "skip_reason": result.skip_reason,
         "cached": result.cached,
     }

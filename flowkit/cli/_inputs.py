@@ -17,11 +17,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path, PurePath
 from typing import Any
 
-import click
-
 from flowkit._composite import ConditionalStage, ParallelStage
 from flowkit._pipeline import Pipeline
 from flowkit._stage import CONTEXT, Stage
+from flowkit.cli._usage import UsageFailure
 from flowkit.errors import did_you_mean
 
 _TRUE = frozenset({"true", "1", "yes"})
@@ -29,6 +28,9 @@ _FALSE = frozenset({"false", "0", "no"})
 _NONE = frozenset({"none", "null"})
 _SEQUENCES = (list, tuple, set, frozenset, cabc.Sequence, cabc.Set, cabc.Iterable, cabc.Collection)
 _MAPPINGS = (dict, cabc.Mapping)
+# The default's type converts an unannotated input's text only for these: any other default
+# (None, an object) says nothing about what the text means.
+_DEFAULT_TYPES = (bool, int, float, str, list, dict, tuple, Path)
 _EXAMPLES = {bool: "true/false/1/0/yes/no", int: "e.g. 42", float: "e.g. 0.5"}
 
 
@@ -38,7 +40,7 @@ def collect_inputs(
     """The inputs given on the command line; ``-i`` wins over ``--inputs``.
 
     Raises:
-        click.UsageError: A malformed pair or file, an unknown input name, or a value that
+        UsageFailure: A malformed pair or file, an unknown input name, or a value that
             does not convert to the input's type.
     """
     given: dict[str, tuple[Any, bool]] = {}  # name -> (value, is text to convert)
@@ -48,7 +50,7 @@ def collect_inputs(
         name, sep, text = pair.partition("=")
         name = name.strip()
         if not sep or not name:
-            raise click.UsageError(f"-i expects NAME=VALUE; -i number {position} is not")
+            raise UsageFailure(f"-i expects NAME=VALUE; -i number {position} is not")
         given[name] = (text, True)
     return {name: _convert(pipeline, name, value, text) for name, (value, text) in given.items()}
 
@@ -60,11 +62,11 @@ def _read_file(file: Path) -> dict[str, Any]:
         elif file.suffix == ".toml":
             data = tomllib.loads(file.read_text(encoding="utf-8"))
         else:
-            raise click.UsageError(f"--inputs takes a .json or .toml file, got {str(file)!r}")
+            raise UsageFailure(f"--inputs takes a .json or .toml file, got {str(file)!r}")
     except (ValueError, OSError) as error:  # JSONDecodeError and TOMLDecodeError are both
-        raise click.UsageError(f"cannot read inputs from {str(file)!r}: {error}") from None
+        raise UsageFailure(f"cannot read inputs from {str(file)!r}: {error}") from None
     if not isinstance(data, dict):
-        raise click.UsageError(f"{str(file)!r} must hold a JSON object of input names to values")
+        raise UsageFailure(f"{str(file)!r} must hold a JSON object of input names to values")
     return data
 
 
@@ -82,13 +84,13 @@ def _takes_context(stages: Iterable[Stage]) -> bool:
 def _convert(pipeline: Pipeline, name: str, value: Any, text: bool) -> Any:
     specs = pipeline.inputs
     if name not in specs:
-        # A stage taking `context` may read any input by name, so then nothing is unknown.
-        if _takes_context(pipeline.stages.values()):
+        # A stage taking `context` may read any input by name, so then nothing is unknown;
+        # a stage's name is refused by the pipeline itself, pointing to overrides=.
+        if name in pipeline.stages or _takes_context(pipeline.stages.values()):
             return value
-        what = "a stage, not an input" if name in pipeline.stages else "not an input"
         listed = ", ".join(specs) or "(none)"
-        raise click.UsageError(
-            f"unknown input {name!r}{did_you_mean(name, specs)}: {what} of pipeline "
+        raise UsageFailure(
+            f"unknown input {name!r}{did_you_mean(name, specs)}: not an input of pipeline "
             f"{pipeline.name!r}; its inputs are: {listed}"
         )
     annotation = annotation_of(pipeline, name)
@@ -99,7 +101,7 @@ def _convert(pipeline: Pipeline, name: str, value: Any, text: bool) -> Any:
         if _shape(annotation) is not None:
             example = "as JSON"
         hint = f" ({example})" if example else ""
-        raise click.UsageError(
+        raise UsageFailure(
             f"invalid value for input {name!r}: expected {type_label(annotation)}{hint}"
         ) from None
 
@@ -118,7 +120,8 @@ def _functions(stage: Stage) -> Iterable[Any]:
 
 
 def annotation_of(pipeline: Pipeline, name: str) -> Any:
-    """The resolved annotation of input ``name`` (None when no stage annotates it).
+    """The resolved annotation of input ``name``; for an unannotated parameter, the type of
+    its default (``factor=2`` is an int); None when neither tells.
 
     A ``map_over`` parameter is annotated with its item type: the input is a list of those.
     """
@@ -129,6 +132,8 @@ def annotation_of(pipeline: Pipeline, name: str) -> Any:
                 continue
             annotation = _resolve(stage.annotations[name], stage)
             return list[annotation] if stage.map_over == name else annotation  # type: ignore[valid-type]
+    if not spec.required and type(spec.default) in _DEFAULT_TYPES:
+        return type(spec.default)
     return None
 
 
@@ -244,27 +249,37 @@ def from_data(value: Any, annotation: Any) -> Any:
     if annotation is None or annotation is Any or annotation is object:
         return value
     origin = typing.get_origin(annotation)
-    args = typing.get_args(annotation)
     if origin in (typing.Union, types.UnionType):
-        return _union(value, args, from_data)
+        return _union(value, typing.get_args(annotation), from_data)
     shape = _shape(annotation)
     if shape is dict:
-        if not isinstance(value, Mapping):
-            raise ValueError("expected an object")
-        kt, vt = args if len(args) == 2 else (None, None)
-        return {from_data(k, kt): from_data(v, vt) for k, v in value.items()}
+        return _mapping_from_data(value, typing.get_args(annotation))
     if shape is list:
-        if not isinstance(value, list):
-            raise ValueError("expected an array")
-        container = origin or annotation
-        if container is tuple and args and args[-1] is not Ellipsis:
-            if len(args) != len(value):
-                raise ValueError("wrong length")
-            return tuple(from_data(v, t) for v, t in zip(value, args, strict=True))
-        items = [from_data(v, args[0] if args else None) for v in value]
-        if container in (tuple, set, frozenset):
-            return container(items)
-        return items
+        return _sequence_from_data(value, origin or annotation, typing.get_args(annotation))
+    return _scalar_from_data(value, annotation)
+
+
+def _mapping_from_data(value: Any, args: tuple[Any, ...]) -> dict[Any, Any]:
+    if not isinstance(value, Mapping):
+        raise ValueError("expected an object")  # noqa: TRY004 - callers catch ValueError
+    key_type, value_type = args if len(args) == 2 else (None, None)
+    return {from_data(k, key_type): from_data(v, value_type) for k, v in value.items()}
+
+
+def _sequence_from_data(value: Any, container: Any, args: tuple[Any, ...]) -> Any:
+    if not isinstance(value, list):
+        raise ValueError("expected an array")  # noqa: TRY004 - callers catch ValueError
+    if container is tuple and args and args[-1] is not Ellipsis:
+        if len(args) != len(value):
+            raise ValueError("wrong length")
+        return tuple(from_data(v, t) for v, t in zip(value, args, strict=True))
+    items = [from_data(v, args[0] if args else None) for v in value]
+    if container in (tuple, set, frozenset):
+        return container(items)
+    return items
+
+
+def _scalar_from_data(value: Any, annotation: Any) -> Any:
     if isinstance(value, str):
         return from_text(value, annotation)
     if annotation is float and isinstance(value, int | float) and not isinstance(value, bool):

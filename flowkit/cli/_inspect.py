@@ -1,8 +1,9 @@
 """``flowkit inspect``: the text report of runs read back from a JSON-lines event log.
 
 Each run gets each stage's final status, attempts, duration and error, the pipeline's outcome
-and a text timeline: one bar per stage on a shared time axis, so what overlapped and what was
-slow shows. Reading the log is :mod:`flowkit._runlog`'s job.
+a text timeline (one bar per stage on a shared time axis, so what overlapped and what was
+slow shows) and the traceback of every failed stage; ``--stage NAME`` shows one stage's
+attempts. Reading the log is :mod:`flowkit._runlog`'s job.
 """
 
 from __future__ import annotations
@@ -10,8 +11,9 @@ from __future__ import annotations
 import datetime as dt
 import math
 
-from flowkit._runlog import RunRecord, StageRecord
+from flowkit._runlog import AttemptRecord, RunRecord, StageRecord
 from flowkit.cli._describe import table
+from flowkit.errors import did_you_mean
 
 _GLYPHS = {"success": "#", "failed": "X", "running": "~", "cancelled": "-", "skipped": "."}
 LEGEND = (
@@ -63,29 +65,54 @@ def _counts(run: RunRecord) -> dict[str, int]:
     return counts
 
 
+def _span(run: RunRecord) -> float:
+    if run.duration is not None:
+        return run.duration
+    if run.last is None:
+        return 0.0
+    return run.last - (run.started if run.started is not None else run.first or run.last)
+
+
+def _moment(timestamp: float) -> str:
+    return (
+        dt.datetime.fromtimestamp(timestamp, dt.UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
+    )
+
+
+def _unfinished_line(run: RunRecord) -> str:
+    running = [s.name for s in run.stages.values() if s.status == "running"]
+    still = f"; still running: {', '.join(running)}" if running else ""
+    return f"the log ends before the pipeline did{still}"
+
+
 def _headline(run: RunRecord) -> list[str]:
-    span = run.duration
-    if span is None and run.last is not None:
-        span = run.last - (run.started if run.started is not None else run.first or run.last)
     counts = ", ".join(f"{n} {key}" for key, n in _counts(run).items())
     verb = "after" if run.status == "unfinished" else "in"
     lines = [
         f"run {run.run_id}",
-        f"pipeline {run.pipeline}: {run.status} {verb} {_seconds(span or 0)}",
+        f"pipeline {run.pipeline}: {run.status} {verb} {_seconds(_span(run))} ({counts})",
     ]
-    lines[-1] += f" ({counts})"
     begin = run.started if run.started is not None else run.first
     if begin is not None:
-        moment = dt.datetime.fromtimestamp(begin, dt.UTC)
-        lines.append(f"started {moment.isoformat(timespec='milliseconds')[:-6]}Z")
+        lines.append(f"started {_moment(begin)}")
     if run.status == "unfinished":
-        running = [s.name for s in run.stages.values() if s.status == "running"]
-        lines.append(
-            "the log ends before the pipeline did"
-            + (f"; still running: {', '.join(running)}" if running else "")
-        )
+        lines.append(_unfinished_line(run))
     if run.declared is not None and run.declared > len(run.stages):
         lines.append(f"{run.declared - len(run.stages)} stage(s) never appear in the log")
+    return lines
+
+
+def _indented(text: str, indent: str = "    ") -> list[str]:
+    return [indent + line for line in text.rstrip().splitlines()]
+
+
+def failure_tracebacks(run: RunRecord) -> list[str]:
+    """The traceback of every failed stage of ``run`` that the log has one for."""
+    lines = []
+    for stage in run.stages.values():
+        if stage.status == "failed" and stage.exception:
+            lines += ["", f"{stage.name} failed (attempt {max(stage.attempts, 1)}):"]
+            lines += _indented(stage.exception, "  ")
     return lines
 
 
@@ -132,6 +159,7 @@ def render_run(run: RunRecord, width: int) -> str:
     bars = timeline(run, width, label_width)
     if bars:
         lines += ["", *bars]
+    lines += failure_tracebacks(run)
     return "\n".join(line.rstrip() for line in lines)
 
 
@@ -142,3 +170,49 @@ def render(runs: dict[str, RunRecord], notes: list[str], width: int = 60) -> str
     if notes:
         text += "\n\n" + "\n".join(f"note: {note}" for note in notes)
     return text
+
+
+def _attempt_lines(attempt: AttemptRecord) -> list[str]:
+    parts = [f"attempt {attempt.number}:"]
+    if attempt.started is not None:
+        parts.append(f"started {_moment(attempt.started)},")
+    if attempt.started is not None and attempt.ended is not None:
+        parts.append(f"{_seconds(attempt.ended - attempt.started)},")
+    parts.append(attempt.status)
+    line = " ".join(parts)
+    if attempt.error:
+        line += f": {attempt.error}"
+    if attempt.delay is not None:
+        line += f" (next attempt after {_seconds(attempt.delay)})"
+    return [line, *(_indented(attempt.exception) if attempt.exception else [])]
+
+
+def _stage_report(run: RunRecord, stage: StageRecord) -> list[str]:
+    lines = [
+        f"run {run.run_id} (pipeline {run.pipeline}: {run.status})",
+        f"stage {stage.name}: {stage.status}, {stage.attempts} attempt(s), "
+        f"{_duration(stage, run)}" + ("; cached" if stage.cached else ""),
+    ]
+    if stage.reason:
+        lines.append(f"  reason: {stage.reason}")
+    for attempt in stage.history:
+        lines += ["  " + line for line in _attempt_lines(attempt)]
+    lines.extend(f"  {error}" for error in stage.hook_errors)
+    return lines
+
+
+def render_stage(runs: dict[str, RunRecord], name: str) -> str:
+    """``flowkit inspect LOG --stage NAME``: each attempt of stage ``name`` in every run of
+    the log that has it (start, duration, outcome, error and traceback).
+
+    Raises:
+        KeyError: No run in the log has a stage ``name`` (the message suggests the closest).
+    """
+    sections = [_stage_report(run, run.stages[name]) for run in runs.values() if name in run.stages]
+    if not sections:
+        known = sorted({stage for run in runs.values() for stage in run.stages})
+        raise KeyError(
+            f"no stage {name!r} in the log{did_you_mean(name, known)}; "
+            f"its stages are: {', '.join(known) or '(none)'}"
+        )
+    return "\n\n".join("\n".join(line.rstrip() for line in section) for section in sections)

@@ -18,20 +18,13 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import click
-
 from flowkit._builder import PipelineBuilder
 from flowkit._pipeline import Pipeline
 from flowkit._stage import Stage
+from flowkit.cli._usage import UsageFailure
 from flowkit.errors import did_you_mean
 
 _ATTR = re.compile(r"[A-Za-z_][\w.]*")
-
-
-class TargetError(click.ClickException):
-    """A TARGET that does not resolve to a pipeline (exit code 2)."""
-
-    exit_code = 2
 
 
 def split_target(target: str) -> tuple[str, str | None]:
@@ -50,7 +43,7 @@ def load_target(target: str) -> Pipeline:
     """The pipeline named by ``target``.
 
     Raises:
-        TargetError: The module, file or attribute does not exist, the module fails to
+        UsageFailure: The module, file or attribute does not exist, the module fails to
             import, or the attribute is not a Pipeline or PipelineBuilder.
         PipelineDefinitionError: Building the pipeline failed.
     """
@@ -61,7 +54,7 @@ def load_target(target: str) -> Pipeline:
         if not pipeline.stages:
             found = _pipelines_in(module)
             hint = f"; it has {', '.join(found)}: use '{ref}:{found[0]}'" if found else ""
-            raise TargetError(f"module {module.__name__!r} defines no stages{hint}")
+            raise UsageFailure(f"module {module.__name__!r} defines no stages{hint}")
         return pipeline
     return _as_pipeline(_attribute(module, attr, ref), f"{ref}:{attr}")
 
@@ -71,7 +64,7 @@ def _as_pipeline(value: Any, where: str) -> Pipeline:
         return value
     if isinstance(value, PipelineBuilder):
         return value.build()
-    raise TargetError(
+    raise UsageFailure(
         f"{where!r} is of type {type(value).__name__}, not a Pipeline or PipelineBuilder; "
         "point TARGET at one, or give the module alone to run all its stages"
     )
@@ -96,7 +89,7 @@ def _attribute(module: ModuleType, path: str, ref: str) -> Any:
             there = f"; pipelines there: {', '.join(found)}" if found else ""
             if not found and depth == 0:
                 there = f"; it defines no Pipeline or PipelineBuilder ({stages} stage(s))"
-            raise TargetError(
+            raise UsageFailure(
                 f"{owner!r} has no attribute {part!r}{did_you_mean(part, names)}{there}"
                 + (f"; '{ref}' alone runs its stages" if depth == 0 and stages else "")
             )
@@ -118,10 +111,10 @@ def _import_module(name: str) -> ModuleType:
         return importlib.import_module(name)
     except ModuleNotFoundError as error:
         if error.name is not None and (name == error.name or name.startswith(error.name + ".")):
-            raise TargetError(_module_not_found(name, error.name)) from None
-        raise TargetError(_import_failed(name, error)) from None
+            raise UsageFailure(_module_not_found(name, error.name)) from None
+        raise UsageFailure(_import_failed(name, error)) from None
     except Exception as error:  # noqa: BLE001 - any error raised by the user's module
-        raise TargetError(_import_failed(name, error)) from None
+        raise UsageFailure(_import_failed(name, error)) from None
 
 
 def _module_not_found(name: str, missing: str) -> str:
@@ -169,10 +162,10 @@ def _import_file(path: Path) -> ModuleType:
         there = sorted(p.name for p in folder.glob("*.py")) if folder.is_dir() else []
         detail = f"; Python files there: {', '.join(there[:20])}" if there else ""
         kind = "is not a file" if path.exists() else "not found"
-        raise TargetError(f"{str(path)!r} {kind}{did_you_mean(path.name, there)}{detail}")
+        raise UsageFailure(f"{str(path)!r} {kind}{did_you_mean(path.name, there)}{detail}")
     path = path.resolve()
     if path.suffix != ".py" or not path.stem.isidentifier():
-        raise TargetError(
+        raise UsageFailure(
             f"cannot import {str(path)!r} by name: a target file must be a .py file whose "
             "name is a valid Python identifier; rename it"
         )
@@ -181,7 +174,7 @@ def _import_file(path: Path) -> ModuleType:
     module = _import_module(name)
     loaded = getattr(module, "__file__", None)
     if loaded is None or Path(loaded).resolve() != path:
-        raise TargetError(
+        raise UsageFailure(
             f"{str(path)!r} imports as module {name!r}, but that name is already taken by "
             f"{loaded or 'a built-in module'}; rename the file"
         )

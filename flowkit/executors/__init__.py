@@ -164,9 +164,10 @@ def run_group(stage: Stage, kwargs: dict[str, Any]) -> dict[str, Any]:
     from flowkit import _events as ev
     from flowkit._fanout import group_plan
 
+    child_inputs = getattr(stage, "child_inputs", None)  # seed-style groups
     group = Run(
         group_plan(stage),
-        kwargs,
+        child_inputs(kwargs) if child_inputs is not None else kwargs,
         name=stage.name,
         fail_fast=False,
         events=ev.SilentEvents("", stage.name),

@@ -1,8 +1,8 @@
 """A ``processes`` worker: ``python -m flowkit.executors._worker``.
 
-Reads pickled ``(stage, kwargs)`` calls from stdin and writes pickled ``(ok, value,
-traceback text or None)`` outcomes to the original stdout; the stage's own prints go to
-stderr. The traceback travels as text: the driver makes it the error's ``__cause__``.
+Reads pickled ``(stage, kwargs)`` calls from stdin and writes pickled ``(ok, value, traceback)``
+outcomes to the original stdout (``traceback`` is the error's formatted traceback, since a
+traceback does not pickle); the stage's own prints go to stderr.
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ from flowkit.executors._protocol import call_stage
 
 
 def _outcome_bytes(outcome: tuple[bool, Any], name: str) -> bytes:
-    text = None if outcome[0] else format_error(outcome[1])
+    ok, value = outcome
+    text = None if ok else format_error(value)
     try:
-        return pickle.dumps((*outcome, text), pickle.HIGHEST_PROTOCOL)
+        return pickle.dumps((ok, value, text), pickle.HIGHEST_PROTOCOL)
     except Exception as error:  # noqa: BLE001 - an output or error that cannot travel back
         what = f"stage {name!r}: its output" if outcome[0] else f"stage {name!r}: its error"
         return pickle.dumps(
