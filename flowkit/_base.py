@@ -66,8 +66,12 @@ def _caller_module() -> str | None:
     return None
 
 
+_NO_TAGS: frozenset[str] = frozenset()
+
+
 def _tags(value: Iterable[str]) -> frozenset[str]:
-    return frozenset((value,) if isinstance(value, str) else value)
+    # Shared when empty: an empty frozenset per stage is 216 bytes of 100,000 stages.
+    return frozenset((value,) if isinstance(value, str) else value) or _NO_TAGS
 
 
 def _check_name(stage: Any, _: attrs.Attribute[Any], value: object) -> None:

@@ -55,7 +55,7 @@ def _from_code(fn: types.FunctionType, name: str) -> Introspection:
         defaults.update(zip(positional[-len(fn.__defaults__) :], fn.__defaults__, strict=True))
     if fn.__kwdefaults__:
         defaults.update(fn.__kwdefaults__)
-    return params, defaults, dict(fn.__annotations__)
+    return params, defaults, fn.__annotations__  # read-only behind a MappingProxyType
 
 
 def _from_signature(fn: Callable[..., Any], name: str) -> Introspection:
