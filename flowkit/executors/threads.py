@@ -102,11 +102,14 @@ class ThreadPool:
                     lock.acquire()
                 if self._closed:
                     return
-                if self._queue:
+                if self._queue:  # calls the loop handed out wait: take the next of them
                     scheduler.settle(call, ok, value)
-                    following = None
-                else:
-                    following = scheduler.report(call, ok, value)
+                    self._taken += 1
+                    call = self._queue.popleft()
+                    if run.delayed or scheduler.timers:
+                        self._main.notify()
+                    continue
+                following = scheduler.report(call, ok, value)
                 if following is None or run.ready or run.urgent or scheduler.timers:
                     self._main.notify()  # the loop decides: more workers, timers, the end
                 call = following if following is not None else self._next()
