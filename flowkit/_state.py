@@ -221,7 +221,7 @@ class RunState:
         if failed is not None:
             self.conclude(k, FAILED, error=failed.error)
         elif CANCELLED in group.status:
-            self.conclude(k, CANCELLED, reason=INTERRUPTED if self.interrupted else FAIL_FAST)
+            self.conclude(k, CANCELLED, reason=INTERRUPTED if self.root.interrupted else FAIL_FAST)
         else:
             outputs = {r.name: r.output for r in children.values() if r.status is SUCCESS}
             self.conclude(k, SUCCESS, outputs)
