@@ -16,10 +16,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, assert_type
 
+import pytest
+
 from flowkit import (
     ConditionalStage,
     FunctionStage,
     Pipeline,
+    PipelineDefinitionError,
     PipelineResult,
     StageResult,
     StageStatus,
@@ -132,3 +135,15 @@ def test_result_types() -> None:
     assert_type(stage_result.status, StageStatus)
     assert_type(result.ok, bool)
     assert stage_result.status is StageStatus.SUCCESS
+
+
+def test_executor_is_a_name_or_an_executor_object() -> None:
+    from flowkit.executors import Executor
+
+    pipeline = Pipeline([decorated_at_module_level])
+    for name in ("threads", "sequential", "async"):
+        assert pipeline.run({"rows": [1]}, executor=name).ok
+    with pytest.raises(PipelineDefinitionError, match="did you mean 'threads'"):
+        pipeline.run({"rows": [1]}, executor="thread")  # type: ignore[arg-type]  # not a name
+    wanted: Executor | None = None
+    assert pipeline.run({"rows": [1]}, executor=wanted).ok
