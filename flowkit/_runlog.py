@@ -152,6 +152,23 @@ class RunRecord:
             stage = self.stages.setdefault(event["stage"], StageRecord(event["stage"]))
             _observe_stage(stage, name, event, ts)
 
+    def span(self) -> float | None:
+        """Seconds the run took: its own ``duration_s``, else from its first event to its
+        last (a killed run); None without timestamps."""
+        if self.duration is not None:
+            return self.duration
+        begin = self.started if self.started is not None else self.first
+        return None if begin is None or self.last is None else self.last - begin
+
+    def stage_time(self, stage: StageRecord) -> tuple[float | None, bool]:
+        """How long ``stage`` took, and whether it was still running when the log ends
+        (then the time it had run by the log's last event)."""
+        if stage.status == "running" and stage.started is not None and self.last is not None:
+            return self.last - stage.started, True
+        if stage.duration is None and stage.started is not None and stage.ended is not None:
+            return stage.ended - stage.started, False
+        return stage.duration, False
+
     def _started(self, event: dict[str, Any], ts: float | None) -> None:
         self.started = ts
         self.declared = event.get("stages") if isinstance(event.get("stages"), int) else None

@@ -44,13 +44,6 @@ def _counts(run: RunRecord) -> dict[str, int]:
     return found
 
 
-def _span(run: RunRecord) -> float | None:
-    if run.duration is not None:
-        return run.duration
-    begin = run.started if run.started is not None else run.first
-    return None if begin is None or run.last is None else run.last - begin
-
-
 def _pending(run: RunRecord) -> list[str]:
     """Stages of the run's DAG that the log never mentions."""
     return [name for name in run.dependencies or {} if name not in run.stages]
@@ -64,7 +57,7 @@ def _header(run: RunRecord) -> str:
         when = f" \N{MIDDLE DOT} started {moment.isoformat(timespec='seconds')[:-6]}Z"
     verb = "after" if run.status == "unfinished" else "in"
     total = run.declared if run.declared is not None else len(run.stages)
-    tiles = [(str(total), "stages"), (f"{seconds(_span(run))}", f"{run.status} {verb}")]
+    tiles = [(str(total), "stages"), (f"{seconds(run.span())}", f"{run.status} {verb}")]
     tiles += [(str(n), key) for key, n in _counts(run).items()]
     warnings = []
     if run.status == "unfinished":
@@ -139,11 +132,8 @@ def _traceback(title: str, text: str, *, opened: bool = False) -> str:
 
 
 def _duration(stage: StageRecord, run: RunRecord) -> str:
-    if stage.status == "running" and stage.started is not None and run.last is not None:
-        return f"&gt;{seconds(run.last - stage.started)}"
-    if stage.duration is None and stage.started is not None and stage.ended is not None:
-        return seconds(stage.ended - stage.started)
-    return seconds(stage.duration)
+    took, running = run.stage_time(stage)
+    return ("&gt;" if running else "") + seconds(took)
 
 
 def _table(run: RunRecord) -> str:

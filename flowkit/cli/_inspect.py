@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 
+from flowkit._report._format import seconds
 from flowkit._runlog import AttemptRecord, RunRecord, StageRecord
 from flowkit.cli._describe import table
 from flowkit.errors import did_you_mean
@@ -21,14 +22,6 @@ LEGEND = (
     ". skipped or cancelled before starting  c cached"
 )
 _MAX_DETAIL = 160
-
-
-def _seconds(value: float | None) -> str:
-    if value is None:
-        return "-"
-    if value < 1e-3:
-        return f"{value * 1e6:.0f}us"
-    return f"{value * 1000:.1f}ms" if value < 1 else f"{value:.2f}s"
 
 
 def _detail(stage: StageRecord) -> str:
@@ -49,11 +42,8 @@ def _detail(stage: StageRecord) -> str:
 
 
 def _duration(stage: StageRecord, run: RunRecord) -> str:
-    if stage.status == "running" and stage.started is not None and run.last is not None:
-        return f">{_seconds(run.last - stage.started)}"
-    if stage.duration is None and stage.started is not None and stage.ended is not None:
-        return _seconds(stage.ended - stage.started)
-    return _seconds(stage.duration)
+    took, running = run.stage_time(stage)
+    return (">" if running else "") + seconds(took)
 
 
 def _counts(run: RunRecord) -> dict[str, int]:
@@ -63,14 +53,6 @@ def _counts(run: RunRecord) -> dict[str, int]:
     counts = {"succeeded": statuses.count("success")}
     counts.update((key, statuses.count(key)) for key in ("failed", "skipped", "cancelled"))
     return counts
-
-
-def _span(run: RunRecord) -> float:
-    if run.duration is not None:
-        return run.duration
-    if run.last is None:
-        return 0.0
-    return run.last - (run.started if run.started is not None else run.first or run.last)
 
 
 def _moment(timestamp: float) -> str:
@@ -90,7 +72,7 @@ def _headline(run: RunRecord) -> list[str]:
     verb = "after" if run.status == "unfinished" else "in"
     lines = [
         f"run {run.run_id}",
-        f"pipeline {run.pipeline}: {run.status} {verb} {_seconds(_span(run))} ({counts})",
+        f"pipeline {run.pipeline}: {run.status} {verb} {seconds(run.span() or 0.0)} ({counts})",
     ]
     begin = run.started if run.started is not None else run.first
     if begin is not None:
@@ -129,7 +111,7 @@ def timeline(run: RunRecord, width: int, label_width: int) -> list[str]:
         position = max(0.0, (t - t0) / span * width)
         return min(width, math.ceil(position)) if end else min(width - 1, int(position))
 
-    lines = [f"timeline: 0 to {_seconds(t1 - t0)}, one column = {_seconds(span / width)}"]
+    lines = [f"timeline: 0 to {seconds(t1 - t0)}, one column = {seconds(span / width)}"]
     for stage in run.stages.values():
         cells = [" "] * width
         begin = stage.started if stage.started is not None else stage.ended
@@ -177,13 +159,13 @@ def _attempt_lines(attempt: AttemptRecord) -> list[str]:
     if attempt.started is not None:
         parts.append(f"started {_moment(attempt.started)},")
     if attempt.started is not None and attempt.ended is not None:
-        parts.append(f"{_seconds(attempt.ended - attempt.started)},")
+        parts.append(f"{seconds(attempt.ended - attempt.started)},")
     parts.append(attempt.status)
     line = " ".join(parts)
     if attempt.error:
         line += f": {attempt.error}"
     if attempt.delay is not None:
-        line += f" (next attempt after {_seconds(attempt.delay)})"
+        line += f" (next attempt after {seconds(attempt.delay)})"
     return [line, *(_indented(attempt.exception) if attempt.exception else [])]
 
 
