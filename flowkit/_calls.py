@@ -47,6 +47,8 @@ class Call:
         "stage",
         "started",
     )
+    attempt: int
+    started: float
     due: float
 
     def __init__(
@@ -65,9 +67,8 @@ class Call:
         self.kwargs = kwargs
         self.direct = direct
         self.item = item
-        self.attempt = 0
-        self.started = 0.0
-        # ``due`` is set when the engine delays a retry, the only time it is read.
+        # ``attempt`` and ``started`` are set when the attempt starts, ``due`` when the
+        # engine delays a retry: the only times they are read.
 
     @property
     def deadline(self) -> float | None:

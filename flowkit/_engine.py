@@ -66,7 +66,7 @@ class Run(RunState):
                 return None
             k = heappop(self.ready)
             try:
-                opened = self._open_plain(k) if self.plan.fast[k] else self._open(k)
+                opened = self._open_plain(k) if self.hot[k] else self._open(k)
             except Exception as error:  # noqa: BLE001 - flowkit's own failure, see crash
                 self.crash(k, error)
                 continue
@@ -88,7 +88,7 @@ class Run(RunState):
                 item_done(self, call, ok, value, worker)
             elif not ok:
                 self.attempt_failed(call, value, worker)
-            elif self.plan.fast[k] and not self.events.info:
+            elif self.hot[k]:
                 self.record_success(k, value)
             else:
                 self._succeeded(call, value, worker)
@@ -138,8 +138,6 @@ class Run(RunState):
         """`_open` for a plain function (the hot path): when every dependency succeeded and
         nobody listens, nothing happens before its first attempt."""
         plan, status, outputs, inputs = self.plan, self.status, self.outputs, self.inputs
-        if plan.order_only[k] or self.events.info:
-            return self._open(k)
         params = plan.inputs[k]
         kwargs = {p: inputs[p] for p in params if p in inputs} if params else {}
         for param, j in plan.args[k]:
@@ -245,8 +243,8 @@ class Run(RunState):
     def _relaunch(self, call: Call) -> bool:
         """Start a woken retry or a ``map_over`` item; False when it ends here instead (a
         retry that fail-fast overtook on its way out of the timers)."""
-        if call.attempt and self.root.stopping:
-            self._cut(call)
+        if self.root.stopping and (call.item is None or self.fans[call.node].attempts[call.item]):
+            self._cut(call)  # a retry (an item's first attempt still runs)
             return False
         if call.item is None:
             return self._launch(call)

@@ -73,9 +73,11 @@ class Plan:
         "graph",
         "index",
         "inputs",
+        "loud",
         "names",
         "order_only",
         "overridden",
+        "quiet",
         "required",
         "retries",
         "shape",
@@ -110,6 +112,10 @@ class Plan:
             self._link(k, stage, graph, dependents)
         self.dependents = [tuple(d) for d in dependents]
         self.required = self._required()
+        # The engine's hot path: a plain stage with no ordering-only dependency (and, per
+        # run, nobody listening to info events: then `quiet` applies, else `loud`).
+        self.quiet = [fast and not self.order_only[k] for k, fast in enumerate(self.fast)]
+        self.loud = [False] * len(names)
 
     def _link(self, k: int, stage: Stage, graph: Graph, dependents: list[list[int]]) -> None:
         index, params = self.index, stage.parameters

@@ -102,14 +102,17 @@ class Scheduler:
         """A threads worker's outcome: settle it and return the next call for that worker
         (`settle` and `take` in one step: this runs once per stage)."""
         run, inflight = self.run, self.inflight
-        if call in inflight:
+        try:
             inflight.remove(call)
+        except KeyError:
+            pass  # void: abandoned at an interrupt
+        else:
             run.complete(call, ok, value)
         following = None
         if not run.stopping and len(inflight) < self.pool.capacity:
             following = run.next_call()
             if following is not None:
-                self._track(following)
+                inflight.add(following)  # a threads pool enforces its timeouts itself
         if run.delayed:
             self.take_delayed()
         return following

@@ -8,11 +8,11 @@ dependents ready) and `finish` (the `PipelineResult`).
 
 from __future__ import annotations
 
-import heapq
 import time
 import uuid
 from collections import deque
 from collections.abc import Iterator, Mapping
+from heapq import heappush
 from typing import TYPE_CHECKING, Any, Protocol
 
 from flowkit import _events as ev
@@ -111,6 +111,8 @@ class RunState:
         self.path: tuple[int, ...] = () if parent is None else (*parent.path, node)
         self.run_id: str = parent.run_id if parent is not None else uuid.uuid4().hex
         self.events = events if events is not None else ev.Events(self.run_id, name)
+        # Per stage: True when the hot path applies (see Plan.quiet), read by the engine.
+        self.hot = plan.loud if self.events.info else plan.quiet
         n = len(plan.names)
         self.status: list[StageStatus] = [PENDING] * n
         self.outputs: list[Any] = [None] * n
@@ -183,7 +185,7 @@ class RunState:
         for j in self.plan.dependents[k]:
             waiting[j] -= 1
             if not waiting[j]:
-                heapq.heappush(ready, j)
+                heappush(ready, j)
         if not self.remaining and self.parent is not None:
             self.parent.group_ended(self)
 
@@ -199,12 +201,14 @@ class RunState:
         for j in plan.dependents[k]:
             waiting[j] -= 1
             if not waiting[j]:
-                heapq.heappush(ready, j)
+                heappush(ready, j)
         if not self.remaining and self.parent is not None:
             self.parent.group_ended(self)
 
     def close(self) -> None:
         """End what is left: groups first, then every stage that never ended."""
+        if not self.remaining:
+            return
         reason = INTERRUPTED if self.root.interrupted else NOT_STARTED
         for group in tuple(self.groups):
             group.close()
