@@ -23,6 +23,9 @@ def dask_cluster() -> Iterator[Any]:
             processes=True,
             dashboard_address=None,
             host="127.0.0.1",
+            # Even without a dashboard the scheduler serves /health over HTTP, by default
+            # on port 8787, which another cluster on this machine may hold.
+            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
         ) as cluster,
         distributed.Client(cluster, set_as_default=False) as client,
     ):
