@@ -43,8 +43,8 @@ def test_1_sys_exit_in_a_stage_neither_hangs_nor_escapes(executor: str) -> None:
     assert done.returncode == 0
 
 
-@pytest.mark.parametrize("executor", ["async", "threads"])
-def test_2_no_stage_starts_after_a_fail_fast_failure(executor: str, workdir: str) -> None:
+@pytest.mark.parametrize("executor_spec", ["async", "threads", "fake"], indirect=True)
+def test_2_no_stage_starts_after_a_fail_fast_failure(executor: Any, workdir: str) -> None:
     pipeline = Pipeline(
         [stages.independent, stages.boom, stages.after_independent, stages.bystander]
     )
