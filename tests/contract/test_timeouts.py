@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from contract import stages
-from contract.harness import of, sequence
+from contract.harness import of, retried, sequence
 from flowkit import Pipeline, StageStatus, StageTimeoutError
 
 
@@ -35,11 +35,7 @@ def test_a_timed_out_attempt_is_retried(
     result = Pipeline([stages.stuck_once]).run({"workdir": workdir}, executor=executor)
 
     outcome = result.stages["stuck_once"]
-    assert (outcome.status, outcome.attempts, outcome.output) == (StageStatus.SUCCESS, 2, 2)
-    assert sequence(events, "stuck_once") == [
-        "stage.started",
-        "stage.retrying",
-        "stage.started",
-        "stage.succeeded",
-    ]
+    assert (outcome.status, outcome.output) == (StageStatus.SUCCESS, outcome.attempts)
+    assert outcome.attempts in {2, 3}
+    assert sequence(events, "stuck_once") == retried(outcome.attempts, "stage.succeeded")
     assert of(events, "stuck_once", "stage.retrying")[0]["error_type"] == "StageTimeoutError"
