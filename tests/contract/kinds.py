@@ -120,6 +120,11 @@ def sensitive(credential: str) -> str:
     return f"output-{credential}"
 
 
+@stage(map_over="credentials", retries=1)
+def per_credential(credentials: str) -> str:
+    return credentials.upper()
+
+
 @stage
 def after_sensitive(sensitive: str) -> None:
     raise ValueError("failed without saying what it got")
