@@ -105,6 +105,11 @@ def stuck_once(workdir: str) -> int:
     return attempt
 
 
+@stage(timeout=0.3)
+def quick_with_timeout() -> str:
+    return "in time"
+
+
 @stage
 def after_stuck(stuck: str) -> str:
     return stuck
