@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 from structlog.testing import capture_logs
 
 from contract.harness import CONCURRENT, EXECUTORS, make_executor, touch
@@ -23,6 +24,9 @@ def dask_cluster() -> Iterator[Any]:
             processes=True,
             dashboard_address=None,
             host="127.0.0.1",
+            # Even without a dashboard the scheduler serves /health over HTTP, by default
+            # on port 8787, which another cluster on this machine may hold.
+            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
         ) as cluster,
         distributed.Client(cluster, set_as_default=False) as client,
     ):
@@ -84,3 +88,19 @@ def events(workdir: str) -> Iterator[list[dict[str, Any]]]:
 
     with capture_logs(processors=[mark]) as captured:
         yield captured
+
+
+@pytest.fixture
+def failing_log_sink() -> Iterator[list[Any]]:
+    """A log sink that raises on ``logged_a``'s ``stage.succeeded`` (flowkit's own failure,
+    not the stage's); yields the events that got through."""
+
+    def explode(logger: object, method: str, event: dict[str, Any]) -> dict[str, Any]:
+        if event["event"] == "stage.succeeded" and event.get("stage") == "logged_a":
+            raise OSError("log sink failed")
+        return event
+
+    capture = structlog.testing.LogCapture()
+    structlog.configure(processors=[explode, capture])
+    yield capture.entries
+    structlog.reset_defaults()

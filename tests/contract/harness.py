@@ -12,8 +12,8 @@ from collections.abc import Hashable, Iterable
 from pathlib import Path
 from typing import Any
 
+from flowkit import Stage
 from flowkit.executors import Completion, call_stage
-from flowkit.executors._protocol import Stage
 
 EXECUTORS = ("sequential", "threads", "async", "processes", "dask", "fake")
 CONCURRENT = tuple(name for name in EXECUTORS if name != "sequential")

@@ -120,6 +120,11 @@ def sensitive(credential: str) -> str:
     return f"output-{credential}"
 
 
+@stage(map_over="credentials", retries=1)
+def per_credential(credentials: str) -> str:
+    return credentials.upper()
+
+
 @stage
 def after_sensitive(sensitive: str) -> None:
     raise ValueError("failed without saying what it got")
@@ -224,3 +229,18 @@ def logged_b(logged_a: int) -> int:
 @stage
 def logged_independent() -> int:
     return 2
+
+
+@stage(retries=1)
+def flaky_child(workdir: str) -> int:
+    attempt = bump(workdir, "flaky_child")
+    if attempt == 1:
+        raise ConnectionError("child fails once")
+    return attempt
+
+
+def pid_child() -> int:
+    return os.getpid()
+
+
+retrying_group = ParallelStage("retrying_group", [flaky_child, pid_child])

@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -56,13 +57,27 @@ def waits_for_signal(first: int, workdir: str) -> int:
 
 
 @stage
+def finishes_soon(first: int, workdir: str) -> int:
+    touch(workdir, "started")
+    wait_for(workdir, "release", limit=30)
+    time.sleep(0.3)  # well inside the 1 s an interrupt waits for running stages
+    return 2
+
+
+@stage
 def bystander() -> str:
     return "ran"
 
 
 @stage
 def after(
-    first: int, interrupts: int = 0, exits: int = 0, aborts: int = 0, waits_for_signal: int = 0
+    *,
+    first: int,
+    interrupts: int = 0,
+    exits: int = 0,
+    aborts: int = 0,
+    waits_for_signal: int = 0,
+    finishes_soon: int = 0,
 ) -> str:
     return "never"
 
@@ -72,6 +87,7 @@ SCENARIOS = {
     "system_exit": exits,
     "base_exception": aborts,
     "signal": waits_for_signal,
+    "signal_then_finish": finishes_soon,
 }
 
 

@@ -95,12 +95,19 @@ def stuck(workdir: str) -> str:
     return "too late"
 
 
-@stage(timeout=1.0, retries=1)
+# retries=2: under load a replacement worker process may take its attempt's whole second
+# to start, so attempt 2 may time out too (the executor's cost, not what is tested here).
+@stage(timeout=1.0, retries=2)
 def stuck_once(workdir: str) -> int:
     attempt = bump(workdir, "stuck_once")
     if attempt == 1:
         wait_for(workdir, "release")
     return attempt
+
+
+@stage(timeout=0.3)
+def quick_with_timeout() -> str:
+    return "in time"
 
 
 @stage

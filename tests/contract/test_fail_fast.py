@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from contract import stages
-from contract.harness import count, sequence
+from contract.harness import count, of, sequence
 from flowkit import Pipeline, PipelineStatus, StageStatus
 
 SUCCESS, FAILED, CANCELLED = StageStatus.SUCCESS, StageStatus.FAILED, StageStatus.CANCELLED
@@ -59,13 +59,7 @@ def test_a_stage_waiting_to_retry_is_cancelled_at_the_failure(
         "stage.retrying",
         "stage.cancelled",
     ]
-    assert events_of_stage_cancelled(events)["reason"] == "fail_fast"
-
-
-def events_of_stage_cancelled(events: list[dict[str, Any]]) -> dict[str, Any]:
-    return next(
-        e for e in events if e.get("stage") == "retry_forever" and e["event"] == "stage.cancelled"
-    )
+    assert of(events, "retry_forever", "stage.cancelled")[0]["reason"] == "fail_fast"
 
 
 def test_running_stages_finish_and_nothing_new_starts(

@@ -8,7 +8,6 @@ import sys
 from typing import Any
 
 import pytest
-import structlog
 from structlog.testing import capture_logs
 
 from contract import kinds, stages
@@ -43,8 +42,8 @@ def test_1_sys_exit_in_a_stage_neither_hangs_nor_escapes(executor: str) -> None:
     assert done.returncode == 0
 
 
-@pytest.mark.parametrize("executor", ["async", "threads"])
-def test_2_no_stage_starts_after_a_fail_fast_failure(executor: str, workdir: str) -> None:
+@pytest.mark.parametrize("executor_spec", ["async", "threads", "fake"], indirect=True)
+def test_2_no_stage_starts_after_a_fail_fast_failure(executor: Any, workdir: str) -> None:
     pipeline = Pipeline(
         [stages.independent, stages.boom, stages.after_independent, stages.bystander]
     )
@@ -80,19 +79,7 @@ def test_4_a_map_item_retry_delay_holds_no_worker(executor: str, workdir: str) -
     assert ran < second, "bystander waited for the item's backoff"
 
 
-@pytest.fixture
-def raising_log_sink() -> Any:
-    def explode(logger: object, method: str, event: dict[str, Any]) -> dict[str, Any]:
-        if event["event"] == "stage.succeeded" and event.get("stage") == "logged_a":
-            raise OSError("log sink failed")
-        return event
-
-    structlog.configure(processors=[explode, structlog.testing.LogCapture()])
-    yield
-    structlog.reset_defaults()
-
-
-@pytest.mark.usefixtures("raising_log_sink")
+@pytest.mark.usefixtures("failing_log_sink")
 @pytest.mark.parametrize("executor_spec", ["processes", "dask"], indirect=True)
 def test_5_a_raising_log_sink_does_not_lose_the_result(executor: Any) -> None:
     pipeline = Pipeline([kinds.logged_a, kinds.logged_independent], fail_fast=False)

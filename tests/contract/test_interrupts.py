@@ -85,12 +85,14 @@ def test_another_base_exception_fails_that_stage_without_retries(
     assert report["stages"]["bystander"] == "success"
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_a_signal_interrupts_the_run_and_keeps_what_finished(
-    executor_spec: str, workdir: str, signum: signal.Signals
-) -> None:
+def interrupt(
+    scenario: str, spec: str, workdir: str, signum: signal.Signals, release_at_once: bool
+) -> dict[str, Any]:
+    """Run ``scenario``, send ``signum`` once its stage runs, and return the report. The
+    stage waits for ``release`` (30 s at most): sent right after the signal when
+    ``release_at_once``, else only once the run ended."""
     with subprocess.Popen(
-        command("signal", executor_spec, workdir),
+        command(scenario, spec, workdir),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -99,8 +101,10 @@ def test_a_signal_interrupts_the_run_and_keeps_what_finished(
         try:
             assert wait_for(workdir, "started", limit=HARD_TIMEOUT_S), "the stage never started"
             child.send_signal(signum)
-            # The stage waits 30 s for `release`: run() must not wait for it, nor may its
-            # thread keep the process alive.
+            if release_at_once:
+                touch(workdir, "release")
+            # run() must not wait for a stage still running after 1 s, nor may its thread
+            # keep the process alive.
             stdout, stderr = child.communicate(timeout=20)
         except subprocess.TimeoutExpired:
             child.kill()
@@ -108,8 +112,16 @@ def test_a_signal_interrupts_the_run_and_keeps_what_finished(
             pytest.fail(f"the run did not end within 20 s of {signum.name}")
         finally:
             touch(workdir, "release")
-    report = read_reports(stdout).get("signal")
+    report = read_reports(stdout).get(scenario)
     assert report, f"no result\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    return report
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_interrupts_the_run_and_keeps_what_finished(
+    executor_spec: str, workdir: str, signum: signal.Signals
+) -> None:
+    report = interrupt("signal", executor_spec, workdir, signum, release_at_once=False)
 
     assert report["raised_pipeline_interrupted"], report
     assert report["status"] == "cancelled"
@@ -118,3 +130,18 @@ def test_a_signal_interrupts_the_run_and_keeps_what_finished(
     assert report["stages"]["waits_for_signal"] == "cancelled"
     assert report["stages"]["after"] == "cancelled"
     assert report["events"][-1] == ["pipeline.cancelled", None]
+
+
+@pytest.mark.parametrize("executor_spec", ["threads", "async", "processes"], indirect=True)
+def test_a_stage_finishing_within_a_second_of_the_interrupt_keeps_its_result(
+    executor_spec: str, workdir: str
+) -> None:
+    report = interrupt(
+        "signal_then_finish", executor_spec, workdir, signal.SIGINT, release_at_once=True
+    )
+
+    assert report["raised_pipeline_interrupted"], report
+    assert report["status"] == "cancelled"
+    assert report["stages"]["finishes_soon"] == "success"
+    assert report["outputs"]["finishes_soon"] == "2"
+    assert report["stages"]["after"] == "cancelled"  # not started before the interrupt

@@ -157,7 +157,7 @@ def check_fail_fast(
 
 
 @pytest.mark.parametrize("executor", ["sequential", "threads", "async"])
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenario=scenarios())
 def test_random_dags_follow_the_model(executor: str, scenario: Scenario) -> None:
     want = model(scenario)

@@ -3,28 +3,11 @@ FAILED and run() still returns its result, on every executor."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
-
-import pytest
-import structlog
 
 from contract import kinds
 from contract.harness import FakeExecutor
 from flowkit import Pipeline, StageStatus
-
-
-@pytest.fixture
-def failing_log_sink() -> Iterator[list[Any]]:
-    def explode(logger: object, method: str, event: dict[str, Any]) -> dict[str, Any]:
-        if event["event"] == "stage.succeeded" and event.get("stage") == "logged_a":
-            raise OSError("log sink failed")
-        return event
-
-    capture = structlog.testing.LogCapture()
-    structlog.configure(processors=[explode, capture])
-    yield capture.entries
-    structlog.reset_defaults()
 
 
 def test_a_raising_log_sink_fails_that_stage_and_the_run_returns(

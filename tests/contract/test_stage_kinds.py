@@ -4,6 +4,7 @@ a parallel group's children are stages of the run with their own events and resu
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from contract import kinds
@@ -87,3 +88,20 @@ def test_a_group_obeys_the_outer_fail_fast(
     assert group.children["group_waiter"].output == "finished"
     assert group.children["group_after"].status is StageStatus.CANCELLED
     assert "stage.started" not in sequence(events, "group_after")
+
+
+def test_children_keep_their_retries_and_run_where_the_executor_puts_them(
+    executor_spec: str, executor: Any, workdir: str, events: list[dict[str, Any]]
+) -> None:
+    result = Pipeline([kinds.retrying_group]).run({"workdir": workdir}, executor=executor)
+
+    children = result.stages["retrying_group"].children
+    assert (children["flaky_child"].attempts, children["flaky_child"].output) == (2, 2)
+    assert sequence(events, "flaky_child") == [
+        "stage.started",
+        "stage.retrying",
+        "stage.started",
+        "stage.succeeded",
+    ]
+    if executor_spec.startswith(("processes", "dask")):
+        assert children["pid_child"].output != os.getpid()

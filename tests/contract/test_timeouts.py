@@ -6,8 +6,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pytest
+
 from contract import stages
-from contract.harness import of, sequence
+from contract.harness import EXECUTORS, of, retried, sequence
 from flowkit import Pipeline, StageStatus, StageTimeoutError
 
 
@@ -35,11 +37,19 @@ def test_a_timed_out_attempt_is_retried(
     result = Pipeline([stages.stuck_once]).run({"workdir": workdir}, executor=executor)
 
     outcome = result.stages["stuck_once"]
-    assert (outcome.status, outcome.attempts, outcome.output) == (StageStatus.SUCCESS, 2, 2)
-    assert sequence(events, "stuck_once") == [
-        "stage.started",
-        "stage.retrying",
-        "stage.started",
-        "stage.succeeded",
-    ]
+    assert (outcome.status, outcome.output) == (StageStatus.SUCCESS, outcome.attempts)
+    assert outcome.attempts in {2, 3}
+    assert sequence(events, "stuck_once") == retried(outcome.attempts, "stage.succeeded")
     assert of(events, "stuck_once", "stage.retrying")[0]["error_type"] == "StageTimeoutError"
+
+
+# Not Dask: a Dask worker's first call of a run imports flowkit and the stage's module while
+# it unpickles the call, which no driver can time apart from the call itself.
+@pytest.mark.parametrize("executor_spec", [e for e in EXECUTORS if e != "dask"], indirect=True)
+def test_a_quick_stage_is_in_time_even_on_its_executors_first_call(executor: Any) -> None:
+    """The timeout bounds the attempt's own running time, not the start of a worker
+    process (a fresh one per run under processes, half a second and more on a busy
+    machine)."""
+    result = Pipeline([stages.quick_with_timeout]).run(executor=executor)
+
+    assert result["quick_with_timeout"] == "in time"
