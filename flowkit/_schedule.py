@@ -247,7 +247,8 @@ class AsyncPool(Protocol):
 
 async def drive_async(run: Run, pool: AsyncPool) -> None:
     """Run ``run`` on the running event loop. Cancelling the task running this interrupts
-    the run (``run.interrupted``); the caller decides whether to re-raise."""
+    the run (``run.interrupted``): the calls in flight get up to ``INTERRUPT_GRACE_S``,
+    then the ``CancelledError`` propagates; the caller decides whether to re-raise it."""
     scheduler = Scheduler(run, pool)  # type: ignore[arg-type]
     run.start()
     try:
@@ -258,8 +259,18 @@ async def drive_async(run: Run, pool: AsyncPool) -> None:
             for call, ok, value, worker in await pool.wait(scheduler.wakeup()):
                 scheduler.settle(call, ok, value, worker)
             scheduler.tick()
+        if run.interrupted:  # a stage raised KeyboardInterrupt
+            await _grace_async(scheduler, pool)
     except asyncio.CancelledError:
         run.interrupt()
+        await _grace_async(scheduler, pool)
         raise
     finally:
         scheduler.cancel_all()
+
+
+async def _grace_async(scheduler: Scheduler, pool: AsyncPool) -> None:
+    deadline = monotonic() + INTERRUPT_GRACE_S
+    while scheduler.inflight and (left := deadline - monotonic()) > 0:
+        for call, ok, value, worker in await pool.wait(left):
+            scheduler.settle(call, ok, value, worker)

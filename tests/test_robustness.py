@@ -52,7 +52,7 @@ def test_an_abandoned_sync_stage_does_not_keep_the_process_alive_after_an_interr
     script = textwrap.dedent(
         """
         import os, signal, threading
-        from flowkit import Pipeline, stage
+        from flowkit import Pipeline, PipelineInterrupted, stage
 
         @stage
         def stuck() -> int:
@@ -60,8 +60,10 @@ def test_an_abandoned_sync_stage_does_not_keep_the_process_alive_after_an_interr
             threading.Event().wait(30)
             return 1
 
-        result = Pipeline([stuck]).run(executor="async")
-        print("status:", result.status.value)
+        try:
+            Pipeline([stuck]).run(executor="async")
+        except PipelineInterrupted as interrupted:
+            print("status:", interrupted.result.status.value)
         """
     )
     start = time.monotonic()
