@@ -10,9 +10,10 @@ from flowkit._context import StageContext
 from flowkit._decorator import stage
 from flowkit._graph import InputSpec
 from flowkit._pipeline import Pipeline
-from flowkit._results import PipelineResult, PipelineStatus, StageResult, StageStatus
+from flowkit._results import PipelineResult, StageResult
 from flowkit._retry import Retry
 from flowkit._stage import FunctionStage, Stage
+from flowkit._status import PipelineStatus, StageStatus
 from flowkit.errors import (
     CacheError,
     CycleError,

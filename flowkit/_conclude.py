@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 from flowkit import _events as ev
 from flowkit._context import StageContext
-from flowkit._results import NO_CHILDREN, StageResult, StageStatus
+from flowkit._results import NO_CHILDREN, StageResult
 from flowkit._seed import final_hooks, output_key
+from flowkit._status import StageStatus
 
 if TYPE_CHECKING:
     from flowkit._state import RunState as Run

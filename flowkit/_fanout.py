@@ -12,8 +12,8 @@ from flowkit import _events as ev
 from flowkit._calls import Call
 from flowkit._graph import Graph
 from flowkit._plan import CACHED, Plan
-from flowkit._results import StageStatus
 from flowkit._stage import CONTEXT, Stage
+from flowkit._status import StageStatus
 
 if TYPE_CHECKING:
     from flowkit._engine import Run

@@ -191,9 +191,7 @@ class Pipeline(SeedPipelineMethods):
         """Validate and set up a run without starting it."""
         graph = self._compiled()
         overrides = dict(overrides or {})
-        if isinstance(targets, str):
-            targets = (targets,)
-        names = needed_stages(graph, targets, overrides)
+        names = needed_stages(graph, [targets] if isinstance(targets, str) else targets, overrides)
         merged = {**self.context, **(inputs or {})}
         plan = self._plan(names, overrides)
         self._check_inputs(plan, merged)

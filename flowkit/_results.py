@@ -1,8 +1,7 @@
-"""Statuses and the immutable results of a run."""
+"""The immutable results of a run (the statuses are in :mod:`flowkit._status`)."""
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Iterator, Mapping
 from datetime import datetime
 from types import MappingProxyType
@@ -10,29 +9,8 @@ from typing import Any
 
 import attrs
 
+from flowkit._status import PipelineStatus, StageStatus
 from flowkit.errors import PipelineFailedError
-
-
-class StageStatus(enum.Enum):
-    """The state of one stage in one run."""
-
-    PENDING = "pending"
-    RUNNING = "running"
-    SUCCESS = "success"
-    FAILED = "failed"
-    SKIPPED = "skipped"
-    CANCELLED = "cancelled"
-
-
-class PipelineStatus(enum.Enum):
-    """The state of one pipeline run."""
-
-    CREATED = "created"
-    RUNNING = "running"
-    SUCCESS = "success"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
 
 NO_CHILDREN: Mapping[str, StageResult] = MappingProxyType({})
 

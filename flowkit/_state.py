@@ -20,13 +20,12 @@ from flowkit._conclude import conclude
 from flowkit._plan import Plan
 from flowkit._results import (
     PipelineResult,
-    PipelineStatus,
     Record,
     StageResult,
     StageResults,
-    StageStatus,
     Success,
 )
+from flowkit._status import PipelineStatus, StageStatus
 
 if TYPE_CHECKING:
     from flowkit._calls import Call

@@ -11,6 +11,7 @@ from flowkit import (
     FlowkitError,
     Pipeline,
     PipelineFailedError,
+    PipelineInterrupted,
     PipelineResult,
     PipelineStatus,
     StageResult,
@@ -255,7 +256,9 @@ class TestRaiseOnFailure:
         def stop() -> None:
             raise KeyboardInterrupt
 
-        result = Pipeline([stop]).run(executor="sequential")
+        with pytest.raises(PipelineInterrupted) as interrupted:
+            Pipeline([stop]).run(executor="sequential")
+        result = interrupted.value.result
 
         assert result.status is PipelineStatus.CANCELLED
         with pytest.raises(PipelineFailedError) as info:

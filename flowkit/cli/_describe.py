@@ -15,9 +15,10 @@ from flowkit._composite import ConditionalStage, ParallelStage
 from flowkit._nested import CollectorStage, NestedStage
 from flowkit._outputs import OutputStage
 from flowkit._pipeline import Pipeline
-from flowkit._results import PipelineResult, StageResult, StageStatus
+from flowkit._results import PipelineResult, StageResult
 from flowkit._retry import Retry
 from flowkit._stage import Stage
+from flowkit._status import StageStatus
 from flowkit._traceback import format_error
 from flowkit.cli._inputs import annotation_of, type_label
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import click
 
-from flowkit._results import PipelineStatus
+from flowkit._status import PipelineStatus
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 EXIT_CODES = {

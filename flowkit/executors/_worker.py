@@ -1,8 +1,9 @@
 """A ``processes`` worker: ``python -m flowkit.executors._worker``.
 
-Reads pickled ``(stage, kwargs)`` calls from stdin and writes pickled ``(ok, value, traceback)``
-outcomes to the original stdout (``traceback`` is the error's formatted traceback, since a
-traceback does not pickle); the stage's own prints go to stderr.
+Reads the parent's ``sys.path``, says it is ready, then reads pickled ``(stage, kwargs)``
+calls from stdin and writes pickled ``(ok, value, traceback)`` outcomes to the original
+stdout (``traceback`` is the error's formatted traceback, since a traceback does not
+pickle); the stage's own prints go to stderr.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ def main() -> None:
     writer = Connection(os.dup(1), readable=False)
     os.dup2(2, 1)  # user prints must not corrupt the protocol stream
     sys.path[:] = pickle.loads(reader.recv_bytes())  # noqa: S301 - sent by our parent
+    writer.send_bytes(b"ready")  # flowkit is imported: calls can come, their clocks start now
     while True:
         try:
             payload = reader.recv_bytes()

@@ -39,6 +39,11 @@ class _Worker:
         self.key: Hashable | None = None
         self.writer.send_bytes(pickle.dumps(list(sys.path)))
 
+    def wait_ready(self) -> None:
+        """Block until the worker has started and imported flowkit, so that a call's timeout
+        never counts the start of the process it runs in."""
+        self.reader.recv_bytes()
+
     def stop(self, kill: bool) -> None:
         self.writer.close()  # an idle worker sees EOF and exits
         self.reader.close()
@@ -84,6 +89,8 @@ class ProcessExecutor:
     def start(self, max_workers: int | None) -> int:
         count = self.max_workers or max_workers or os.cpu_count() or 1
         self._workers = [self._spawn() for _ in range(count)]
+        for worker in self._workers:  # they start side by side; wait for each once
+            worker.wait_ready()
         return count
 
     def _spawn(self) -> _Worker:
@@ -137,7 +144,9 @@ class ProcessExecutor:
 
     def _replace(self, worker: _Worker) -> None:
         worker.stop(kill=True)
-        self._workers[self._workers.index(worker)] = self._spawn()
+        fresh = self._spawn()
+        fresh.wait_ready()
+        self._workers[self._workers.index(worker)] = fresh
 
     def shutdown(self) -> None:
         for worker in self._workers:
