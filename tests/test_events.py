@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from flowkit import Pipeline, PipelineResult, StageContext, StageResult, stage
+from flowkit import Pipeline, PipelineInterrupted, PipelineResult, StageContext, StageResult, stage
 
 EVENT_NAMES = {
     "pipeline.started",
@@ -231,7 +231,8 @@ class TestNamesAndTransitions:
         def stop() -> None:
             raise KeyboardInterrupt
 
-        Pipeline([stop]).run(executor="sequential")
+        with pytest.raises(PipelineInterrupted):
+            Pipeline([stop]).run(executor="sequential")
 
         assert trace(events)[-1] == ("pipeline.cancelled", None)
         assert named(events, "pipeline.failed") == []
