@@ -108,7 +108,8 @@ class Plan:
         self.inputs: list[tuple[str, ...]] = []
         self.waiting: list[int] = []
         dependents: list[list[int]] = [[] for _ in names]
-        for k, stage in enumerate(self.stages):
+        # The index's own int objects, not enumerate's copies: 28 bytes a stage past 256.
+        for stage, k in zip(self.stages, index.values(), strict=True):
             self._link(k, stage, graph, dependents)
         self.dependents = [tuple(d) for d in dependents]
         self.required = self._required()
