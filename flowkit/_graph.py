@@ -55,7 +55,8 @@ def compile_graph(stages: Mapping[str, Stage], outside: Collection[str] = ()) ->
     takers: dict[str, list[Stage]] = {}
     for name, stage in stages.items():
         deps: dict[str, None] = {}
-        for param in stage.parameters:
+        params = stage.parameters
+        for param in params:
             if param in stages:
                 deps[param] = None
             elif param != CONTEXT:
@@ -65,7 +66,9 @@ def compile_graph(stages: Mapping[str, Stage], outside: Collection[str] = ()) ->
                 deps[dep] = None
             elif dep not in outside:
                 raise UnknownDependencyError(name, dep, stages)
-        dependencies[name] = tuple(deps)
+        found = tuple(deps)
+        # Most stages depend on exactly their parameters: share that tuple (48 bytes a stage).
+        dependencies[name] = params if found == params else found
         for dep in deps:
             dependents[dep].append(name)
     order = _topological_order(stages, dependencies, dependents)

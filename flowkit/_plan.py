@@ -61,15 +61,14 @@ class Plan:
         waiting: Per stage, how many dependencies it waits for.
         dependents: Per stage, the indices of the stages that wait for it.
         shape: Per stage, the bits above; ``direct``: the fast path's function or None.
-        fast: Per stage, True when the engine may skip everything but the call itself
-            (a direct function with no cache and no hooks).
+        quiet: Per stage, True when the engine may skip everything but the call itself
+            (a direct function with no cache, no hooks and no ordering-only dependency).
     """
 
     __slots__ = (
         "args",
         "dependents",
         "direct",
-        "fast",
         "graph",
         "index",
         "inputs",
@@ -94,7 +93,7 @@ class Plan:
         self.stages: list[Stage] = [graph.stages[name] for name in names]
         self.shape = [_shape(s) for s in self.stages]
         self.direct = [_direct(s, shape) for s, shape in zip(self.stages, self.shape, strict=True)]
-        self.fast = [
+        fast = [
             fn is not None and not shape & (CACHED | HOOKED)
             for fn, shape in zip(self.direct, self.shape, strict=True)
         ]
@@ -108,13 +107,14 @@ class Plan:
         self.inputs: list[tuple[str, ...]] = []
         self.waiting: list[int] = []
         dependents: list[list[int]] = [[] for _ in names]
-        for k, stage in enumerate(self.stages):
+        # The index's own int objects, not enumerate's copies: 28 bytes a stage past 256.
+        for stage, k in zip(self.stages, index.values(), strict=True):
             self._link(k, stage, graph, dependents)
         self.dependents = [tuple(d) for d in dependents]
         self.required = self._required()
         # The engine's hot path: a plain stage with no ordering-only dependency (and, per
         # run, nobody listening to info events: then `quiet` applies, else `loud`).
-        self.quiet = [fast and not self.order_only[k] for k, fast in enumerate(self.fast)]
+        self.quiet = [plain and not self.order_only[k] for k, plain in enumerate(fast)]
         self.loud = [False] * len(names)
 
     def _link(self, k: int, stage: Stage, graph: Graph, dependents: list[list[int]]) -> None:

@@ -256,10 +256,12 @@ class StageResults(Mapping[str, StageResult]):
 
     __slots__ = ("_index", "_names", "_records")
 
-    def __init__(self, names: list[str], records: list[Record]) -> None:
+    def __init__(
+        self, names: list[str], records: list[Record], index: dict[str, int] | None = None
+    ) -> None:
         self._names = names
         self._records = records
-        self._index: dict[str, int] | None = None
+        self._index = index  # the plan's own name -> position, when given: not a copy
 
     def __getitem__(self, key: str | int) -> StageResult:
         # An int is a position (the seed's list of results), anything else a name.

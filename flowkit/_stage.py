@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copyreg
-import functools
 import inspect
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -26,7 +25,7 @@ from flowkit._base import (
     retry_policy,
     stage_name,
 )
-from flowkit._introspect import Introspection, introspect
+from flowkit._introspect import Introspection, introspect, take_identity
 from flowkit._retry import NO_RETRY, Retry, RetryOn
 from flowkit._seed import CONTEXT, seed_context, seed_fields
 from flowkit._split import split_later, split_outputs
@@ -158,12 +157,13 @@ class FunctionStage(Stage, Generic[P, R]):
             outputs=outputs,
             parameters=params,
             # Shared empty mappings: fewer objects per stage for the garbage collector to
-            # walk in pipelines of thousands of stages.
+            # walk in pipelines of thousands of stages. The annotations are the function's
+            # own dict, wrapped read-only when read (see `annotations`).
             defaults=MappingProxyType(defaults) if defaults else EMPTY,
-            annotations=MappingProxyType(annotations) if annotations else EMPTY,
+            annotations=annotations or EMPTY,
             is_async=inspect.iscoroutinefunction(fn),
         )
-        functools.update_wrapper(self, fn)
+        take_identity(self, fn)
 
     def _signature(self, fn: Callable[..., Any], name: str) -> Introspection:
         return introspect(fn, name)
@@ -178,7 +178,10 @@ class FunctionStage(Stage, Generic[P, R]):
 
     @property
     def annotations(self) -> Mapping[str, Any]:
-        return self._annotations
+        annotations = self._annotations
+        if annotations.__class__ is dict:
+            return MappingProxyType(annotations)
+        return annotations
 
     @property
     def is_async(self) -> bool:

@@ -219,7 +219,8 @@ class RunState:
         """Every child of ``group`` (a nested run) ended: end the group's own stage."""
         self.groups.remove(group)
         k = group.node
-        children = self.children[k] = StageResults(group.plan.names, group.records)  # type: ignore[arg-type]
+        plan = group.plan
+        children = self.children[k] = StageResults(plan.names, group.records, plan.index)  # type: ignore[arg-type]
         failed = next((r for r in children.values() if r.status is FAILED), None)
         if failed is not None:
             self.conclude(k, FAILED, error=failed.error)
@@ -244,7 +245,7 @@ class RunState:
             self.run_id,
             self.name,
             status,
-            StageResults(self.plan.names, self.records),  # type: ignore[arg-type]
+            StageResults(self.plan.names, self.records, self.plan.index),  # type: ignore[arg-type]
             self.wall0,
             self.wall0 + (end - self.mono0),
             end - self.mono0,
