@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from flowkit._decorator import StageDecorator
 from flowkit._engine import CacheBackend, Run
 from flowkit._graph import Graph, InputSpec, compile_graph, needed_stages
+from flowkit._limits import limit_values, new_run
 from flowkit._modules import module_stages
 from flowkit._nested import PipelineStage, flatten
 from flowkit._outputs import with_outputs
@@ -44,6 +45,7 @@ class Pipeline(SeedPipelineMethods):
         fail_fast: Stop starting new stages after the first failure.
         context: Default input values; ``run(inputs=...)`` overrides them.
         pipeline_id: The seed's id of the pipeline: then it is the name.
+        limits: Tag -> how many stages carrying it run at once (``run(limits=)`` wins).
     """
 
     def __init__(
@@ -54,9 +56,10 @@ class Pipeline(SeedPipelineMethods):
         *,
         context: Mapping[str, Any] | None = None,
         pipeline_id: str | None = None,
+        limits: Mapping[str, int] | None = None,
     ) -> None:
         items, self.name, self.display_name = pipeline_names(stages, name, pipeline_id)
-        self.fail_fast = fail_fast
+        self.fail_fast, self.limits = fail_fast, limit_values(limits)
         self.context: dict[str, Any] = dict(context or {})
         self._stages: dict[str, Stage] = {}
         self._graph: Graph | None = None
@@ -187,6 +190,7 @@ class Pipeline(SeedPipelineMethods):
         fail_fast: bool | None,
         max_workers: int | None,
         cache: Any,
+        limits: Mapping[str, int] | None = None,
     ) -> Run:
         """Validate and set up a run without starting it."""
         graph = self._compiled()
@@ -199,7 +203,9 @@ class Pipeline(SeedPipelineMethods):
         self._check_inputs(plan, merged)
         if max_workers is not None and (isinstance(max_workers, bool) or max_workers < 1):
             raise PipelineDefinitionError(f"max_workers must be >= 1, got {max_workers!r}")
-        return Run(
+        return new_run(
+            graph.stages.values(),
+            {**self.limits, **limit_values(limits)},
             plan,
             merged,
             name=self.name,
@@ -220,6 +226,7 @@ class Pipeline(SeedPipelineMethods):
         cache: str | os.PathLike[str] | CacheBackend | None = None,
         refresh: Iterable[str] | bool | None = None,
         initial_context: Mapping[str, Any] | None = None,
+        limits: Mapping[str, int] | None = None,
     ) -> PipelineResult:
         """Run the pipeline and return its result (it does not raise when a stage fails;
         see `PipelineResult.raise_on_failure`).
@@ -235,6 +242,7 @@ class Pipeline(SeedPipelineMethods):
             cache: A directory or `flowkit.Cache`; stages marked ``cache=True`` are
                 then loaded from it when their code and arguments are unchanged.
             refresh: Stage names (or True: all) to recompute and store again.
+            limits: Tag -> how many stages (or ``map_over`` items) carrying it run at once.
             initial_context: The seed's name for ``inputs``.
 
         Raises:
@@ -254,6 +262,7 @@ class Pipeline(SeedPipelineMethods):
             fail_fast=fail_fast,
             max_workers=1 if chosen == "sequential" else max_workers,
             cache=run_cache(self._compiled(), cache, refresh),
+            limits=limits,
         )
         return execute(run, chosen, max_workers)
 
@@ -267,6 +276,7 @@ class Pipeline(SeedPipelineMethods):
         fail_fast: bool | None = None,
         cache: str | os.PathLike[str] | CacheBackend | None = None,
         refresh: Iterable[str] | bool | None = None,
+        limits: Mapping[str, int] | None = None,
     ) -> PipelineResult:
         """Run the pipeline on the running event loop; arguments as `run`.
 
@@ -283,6 +293,7 @@ class Pipeline(SeedPipelineMethods):
             fail_fast=fail_fast,
             max_workers=max_workers,
             cache=run_cache(self._compiled(), cache, refresh),
+            limits=limits,
         )
         return await execute_async(run, max_workers)
 
