@@ -11,6 +11,7 @@ import attrs
 from flowkit._stage import CONTEXT, Stage
 from flowkit.errors import (
     CycleError,
+    MissingInputError,
     PipelineDefinitionError,
     UnknownDependencyError,
     did_you_mean,
@@ -217,3 +218,24 @@ def needed_stages(
         if name not in overrides:
             stack.extend(graph.dependencies[name])
     return [name for name in graph.order if name in keep]
+
+
+def check_inputs(
+    graph: Graph, required: Mapping[str, list[str]], inputs: Mapping[str, Any], pipeline: str
+) -> None:
+    """Refuse an input that names a stage, then any missing required input.
+
+    Raises:
+        PipelineDefinitionError: An input is named like a stage (``overrides=`` is the way).
+        MissingInputError: ``required`` names inputs that ``inputs`` lacks.
+    """
+    for name in inputs:
+        if name in graph.stages:
+            raise PipelineDefinitionError(
+                f"input {name!r} names stage {name!r} of pipeline {pipeline!r}: a stage's "
+                f"output cannot be given as an input; to use a value instead of running "
+                f"the stage, pass overrides={{{name!r}: value}}"
+            )
+    missing = {name: users for name, users in required.items() if name not in inputs}
+    if missing:
+        raise MissingInputError(missing, graph.stages)

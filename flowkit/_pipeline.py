@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from flowkit._decorator import StageDecorator
 from flowkit._engine import CacheBackend, Run
-from flowkit._graph import Graph, InputSpec, compile_graph, needed_stages
+from flowkit._graph import Graph, InputSpec, check_inputs, compile_graph, needed_stages
+from flowkit._limits import limit_values, new_run
 from flowkit._modules import module_stages
 from flowkit._nested import PipelineStage, flatten
 from flowkit._outputs import with_outputs
@@ -22,7 +23,6 @@ from flowkit._seed import SeedPipelineMethods, pipeline_names, run_inputs
 from flowkit._stage import FunctionStage, Stage
 from flowkit.errors import (
     DuplicateStageError,
-    MissingInputError,
     PipelineDefinitionError,
     did_you_mean,
 )
@@ -44,6 +44,7 @@ class Pipeline(SeedPipelineMethods):
         fail_fast: Stop starting new stages after the first failure.
         context: Default input values; ``run(inputs=...)`` overrides them.
         pipeline_id: The seed's id of the pipeline: then it is the name.
+        limits: Tag -> how many stages carrying it run at once (``run(limits=)`` wins).
     """
 
     def __init__(
@@ -54,9 +55,10 @@ class Pipeline(SeedPipelineMethods):
         *,
         context: Mapping[str, Any] | None = None,
         pipeline_id: str | None = None,
+        limits: Mapping[str, int] | None = None,
     ) -> None:
         items, self.name, self.display_name = pipeline_names(stages, name, pipeline_id)
-        self.fail_fast = fail_fast
+        self.fail_fast, self.limits = fail_fast, limit_values(limits)
         self.context: dict[str, Any] = dict(context or {})
         self._stages: dict[str, Stage] = {}
         self._graph: Graph | None = None
@@ -154,7 +156,9 @@ class Pipeline(SeedPipelineMethods):
         """
         graph = self._compiled()
         if inputs is not None:
-            self._check_inputs(self._plan(graph.order, ()), {**self.context, **inputs})
+            check_inputs(
+                graph, self._plan(graph.order, ()).required, {**self.context, **inputs}, self.name
+            )
 
     def _plan(self, names: Iterable[str], overrides: Iterable[str]) -> Plan:
         key = (tuple(names), frozenset(overrides))
@@ -162,19 +166,6 @@ class Pipeline(SeedPipelineMethods):
         if plan is None:
             plan = self._plans[key] = Plan(self._compiled(), list(key[0]), key[1])
         return plan
-
-    def _check_inputs(self, plan: Plan, inputs: Mapping[str, Any]) -> None:
-        stages = self._compiled().stages
-        for name in inputs:
-            if name in stages:
-                raise PipelineDefinitionError(
-                    f"input {name!r} names stage {name!r} of pipeline {self.name!r}: a stage's "
-                    f"output cannot be given as an input; to use a value instead of running "
-                    f"the stage, pass overrides={{{name!r}: value}}"
-                )
-        missing = {name: users for name, users in plan.required.items() if name not in inputs}
-        if missing:
-            raise MissingInputError(missing, self._stages)
 
     # -- running ---------------------------------------------------------------------------
 
@@ -187,6 +178,7 @@ class Pipeline(SeedPipelineMethods):
         fail_fast: bool | None,
         max_workers: int | None,
         cache: Any,
+        limits: Mapping[str, int] | None = None,
     ) -> Run:
         """Validate and set up a run without starting it."""
         graph = self._compiled()
@@ -194,10 +186,12 @@ class Pipeline(SeedPipelineMethods):
         names = needed_stages(graph, [targets] if isinstance(targets, str) else targets, overrides)
         merged = {**self.context, **(inputs or {})}
         plan = self._plan(names, overrides)
-        self._check_inputs(plan, merged)
+        check_inputs(graph, plan.required, merged, self.name)
         if max_workers is not None and (isinstance(max_workers, bool) or max_workers < 1):
             raise PipelineDefinitionError(f"max_workers must be >= 1, got {max_workers!r}")
-        return Run(
+        return new_run(
+            graph.stages.values(),
+            {**self.limits, **limit_values(limits)},
             plan,
             merged,
             name=self.name,
@@ -218,6 +212,7 @@ class Pipeline(SeedPipelineMethods):
         cache: str | os.PathLike[str] | CacheBackend | None = None,
         refresh: Iterable[str] | bool | None = None,
         initial_context: Mapping[str, Any] | None = None,
+        limits: Mapping[str, int] | None = None,
     ) -> PipelineResult:
         """Run the pipeline and return its result (it does not raise when a stage fails;
         see `PipelineResult.raise_on_failure`).
@@ -233,6 +228,7 @@ class Pipeline(SeedPipelineMethods):
             cache: A directory or `flowkit.Cache`; stages marked ``cache=True`` are
                 then loaded from it when their code and arguments are unchanged.
             refresh: Stage names (or True: all) to recompute and store again.
+            limits: Tag -> how many stages (or ``map_over`` items) carrying it run at once.
             initial_context: The seed's name for ``inputs``.
 
         Raises:
@@ -252,6 +248,7 @@ class Pipeline(SeedPipelineMethods):
             fail_fast=fail_fast,
             max_workers=1 if chosen == "sequential" else max_workers,
             cache=run_cache(self._compiled(), cache, refresh),
+            limits=limits,
         )
         return execute(run, chosen, max_workers)
 
@@ -265,6 +262,7 @@ class Pipeline(SeedPipelineMethods):
         fail_fast: bool | None = None,
         cache: str | os.PathLike[str] | CacheBackend | None = None,
         refresh: Iterable[str] | bool | None = None,
+        limits: Mapping[str, int] | None = None,
     ) -> PipelineResult:
         """Run the pipeline on the running event loop; arguments as `run`.
 
@@ -281,6 +279,7 @@ class Pipeline(SeedPipelineMethods):
             fail_fast=fail_fast,
             max_workers=max_workers,
             cache=run_cache(self._compiled(), cache, refresh),
+            limits=limits,
         )
         return await execute_async(run, max_workers)
 

@@ -18,6 +18,7 @@ __all__ = [
     "CycleError",
     "DuplicateStageError",
     "FlowkitError",
+    "InvalidLimitError",
     "LogError",
     "MissingInputError",
     "PipelineDefinitionError",
@@ -43,6 +44,10 @@ class FlowkitError(Exception):
 
 class PipelineDefinitionError(FlowkitError, ValueError):
     """A stage or pipeline is defined in a way that cannot run."""
+
+
+class InvalidLimitError(PipelineDefinitionError):
+    """A concurrency limit (``limits=`` or ``--limit``) is not a known tag with an int >= 1."""
 
 
 class CycleError(PipelineDefinitionError):

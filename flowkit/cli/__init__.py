@@ -26,10 +26,10 @@ from flowkit.cli._inspect import render, render_stage
 from flowkit.cli._logging import LOG_LEVELS, configure
 from flowkit.cli._output import echo as _echo
 from flowkit.cli._output import write_output
-from flowkit.cli._run import EXECUTOR_NAMES, make_executor
+from flowkit.cli._run import EXECUTOR_NAMES, make_executor, parse_limits
 from flowkit.cli._target import load_target
 from flowkit.cli._usage import EXIT_CODES, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UsageFailure
-from flowkit.errors import FlowkitError, PipelineInterrupted, did_you_mean
+from flowkit.errors import FlowkitError, InvalidLimitError, PipelineInterrupted, did_you_mean
 
 _SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -109,6 +109,8 @@ def cli() -> None:
 @click.option("--refresh", "refresh", multiple=True, metavar="NAME",
               help="Recompute this cached stage and store it again (repeatable).")  # fmt: skip
 @click.option("--refresh-all", is_flag=True, help="Recompute every cached stage.")
+@click.option("--limit", "limits", multiple=True, metavar="TAG=N",
+              help="Run at most N stages tagged TAG at once (repeatable).")  # fmt: skip
 def run(  # noqa: PLR0917 - click passes every option as an argument
     target: str,
     pairs: Sequence[str],
@@ -126,6 +128,7 @@ def run(  # noqa: PLR0917 - click passes every option as an argument
     cache_dir: str | None,
     refresh: Sequence[str],
     refresh_all: bool,
+    limits: Sequence[str],
 ) -> int:
     """Run a pipeline; print a one-line summary, then one line per failed stage. Logs go
     to stderr.
@@ -134,7 +137,7 @@ def run(  # noqa: PLR0917 - click passes every option as an argument
     """
     pipeline = load_target(target)
     inputs = collect_inputs(pipeline, pairs, inputs_file)
-    runner = make_executor(executor, dask_address)
+    runner, limit_of = make_executor(executor, dask_address), parse_limits(limits)
     for path, flag in ((log_file, "--log-file"), (result_json, "--result-json")):
         if path is not None and not path.resolve().parent.is_dir():
             message = f"directory {str(path.parent)!r} does not exist"
@@ -154,7 +157,10 @@ def run(  # noqa: PLR0917 - click passes every option as an argument
             fail_fast=fail_fast,
             cache=cache_dir,
             refresh=True if refresh_all else (refresh or None),
+            limits=limit_of,
         )
+    except InvalidLimitError as error:
+        raise UsageFailure(str(error), option="--limit") from None
     except PipelineInterrupted as interrupted:  # the summary and result still follow: exit 130
         result = interrupted.result
     except OSError as error:  # e.g. an unreachable Dask scheduler or an unusable cache

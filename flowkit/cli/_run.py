@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from flowkit.cli._usage import UsageFailure
@@ -27,3 +28,15 @@ def make_executor(name: str | None, address: str | None) -> Any:
             f'--executor dask needs Dask: pip install "flowkit[dask]" ({error})'
         ) from None
     return DaskExecutor(address)
+
+
+def parse_limits(values: Sequence[str]) -> dict[str, int]:
+    """``--limit TAG=N`` (repeatable) as ``limits=``; a malformed one is a usage error."""
+    limits: dict[str, int] = {}
+    for value in values:
+        tag, sep, number = value.partition("=")
+        if not sep or not tag.strip() or not number.strip().isdigit() or int(number) < 1:
+            message = f"{value!r} is not TAG=N with N an integer >= 1, e.g. --limit db=2"
+            raise UsageFailure(message, option="--limit")
+        limits[tag.strip()] = int(number)
+    return limits
