@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from flowkit import _events as ev
 from flowkit._context import StageContext
+from flowkit._plan import HOOKED
 from flowkit._results import NO_CHILDREN, StageResult
 from flowkit._seed import final_hooks, output_key
 from flowkit._status import StageStatus
@@ -51,9 +52,11 @@ def conclude(
     )
     where = _CACHED if cached else (_NOWHERE if worker is None else {"worker": worker})
     ev.emit_ended(run.events, result, reason, where)
-    # Hooks run once the final status is known and reported; they cannot change it.
-    for hook in final_hooks(run.plan.stages[k], status.value, lambda: hook_context(run, k)):
-        _run_hook(run.events, hook, result)
+    # Hooks run once the final status is known and reported; they cannot change it. The
+    # plan already knows which stages have any, so the others skip the look-up.
+    if run.plan.shape[k] & HOOKED:
+        for hook in final_hooks(run.plan.stages[k], status.value, lambda: hook_context(run, k)):
+            _run_hook(run.events, hook, result)
     return result
 
 
