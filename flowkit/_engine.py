@@ -19,6 +19,7 @@ from flowkit import _events as ev
 from flowkit._calls import Call
 from flowkit._conclude import context
 from flowkit._fanout import fan_out, item_done, item_settled, open_group
+from flowkit._hot import open_call, record_success
 from flowkit._plan import CACHED, CONDITIONAL, CONTEXT_ARG, FAN_OUT, GROUP
 from flowkit._stage import CONTEXT
 from flowkit._state import (
@@ -66,7 +67,7 @@ class Run(RunState):
                 return None
             k = heappop(self.ready)
             try:
-                opened = self._open_plain(k) if self.hot[k] else self._open(k)
+                opened = open_call(self, k) if self.hot[k] else self._open(k)
             except Exception as error:  # noqa: BLE001 - flowkit's own failure, see crash
                 self.crash(k, error)
                 continue
@@ -89,7 +90,7 @@ class Run(RunState):
             elif not ok:
                 self.attempt_failed(call, value, worker)
             elif self.hot[k]:
-                self.record_success(k, value)
+                record_success(self, k, value)
             else:
                 self._succeeded(call, value, worker)
         except Exception as error:  # noqa: BLE001 - flowkit's own failure, see crash
@@ -133,21 +134,6 @@ class Run(RunState):
             if child is not None:
                 return child
         return None
-
-    def _open_plain(self, k: int) -> Call | None:
-        """`_open` for a plain function (the hot path): when every dependency succeeded and
-        nobody listens, nothing happens before its first attempt."""
-        plan, status, outputs, inputs = self.plan, self.status, self.outputs, self.inputs
-        params = plan.inputs[k]
-        kwargs = {p: inputs[p] for p in params if p in inputs} if params else {}
-        for param, j in plan.args[k]:
-            if status[j] is not SUCCESS:
-                return self._open(k)
-            kwargs[param] = outputs[j]
-        call = Call(self, k, plan.stages[k], kwargs, plan.direct[k])
-        call.attempt = self.attempts[k] = 1
-        call.started = self.first_start[k] = monotonic()
-        return call
 
     def _open(self, k: int) -> Call | None:
         """Stage ``k`` is ready: its first call, or None when it ended already."""

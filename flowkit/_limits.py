@@ -127,11 +127,9 @@ class LimitedRun(Run):
         super().__init__(*args, **kw)
         # a parallel group's nested run (made by type(run)(...)) shares the root's gate
         self.gate: Gate = gate if gate is not None else cast(LimitedRun, self.root).gate
-
-    def _open_plain(self, k: int) -> Call | None:
-        if self.gate.tags(self.plan.stages[k]):
-            return self._open(k)
-        return super()._open_plain(k)
+        # a tagged stage takes the general path, which holds its slots
+        stages = self.plan.stages
+        self.hot = [hot and not self.gate.tags(s) for hot, s in zip(self.hot, stages, strict=True)]
 
     def _open(self, k: int) -> Call | None:
         gate = self.gate

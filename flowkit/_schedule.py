@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 from flowkit._calls import Call, run_here
 from flowkit._engine import Run, monotonic
+from flowkit._hot import sweep
 from flowkit.errors import StageTimeoutError
 
 INTERRUPT_GRACE_S = 1.0
@@ -62,6 +63,7 @@ class Scheduler:
         self.inflight: set[Call] = set()
         self.timers: list[tuple[float, int, Call]] = []
         self.deadlines: list[tuple[float, int, Call]] = []
+        self.sweeping = 0  # threads workers running hot stages with no Call (flowkit._hot)
         self._order = itertools.count()
 
     # -- steps (called with ``lock`` held) ---------------------------------------------------
@@ -69,7 +71,7 @@ class Scheduler:
     def fill(self) -> None:
         """Hand the pool every call that may start now, up to its capacity."""
         run, pool, inflight = self.run, self.pool, self.inflight
-        while len(inflight) < pool.capacity:
+        while len(inflight) + self.sweeping < pool.capacity:
             call = run.next_call()
             if call is None:
                 break
@@ -79,7 +81,7 @@ class Scheduler:
 
     def take(self) -> Call | None:
         """One call to start now (for a worker that just finished one), or None."""
-        if len(self.inflight) >= self.pool.capacity:
+        if len(self.inflight) + self.sweeping >= self.pool.capacity:
             return None
         call = self.run.next_call()
         if call is not None:
@@ -109,7 +111,13 @@ class Scheduler:
         else:
             run.complete(call, ok, value)
         following = None
-        if not run.stopping and len(inflight) < self.pool.capacity:
+        if not run.stopping and len(inflight) + self.sweeping < self.pool.capacity:
+            if run.ready:
+                self.sweeping += 1
+                try:
+                    sweep(run, self.lock, self.notify.notify)
+                finally:
+                    self.sweeping -= 1
             following = run.next_call()
             if following is not None:
                 inflight.add(following)  # a threads pool enforces its timeouts itself
@@ -132,7 +140,7 @@ class Scheduler:
 
     def idle(self) -> bool:
         """Nothing runs and nothing waits: the run is over (`fill` found nothing to start)."""
-        return not self.inflight and not self.timers
+        return not self.inflight and not self.timers and not self.sweeping
 
     def wakeup(self) -> float | None:
         """Seconds until the next timer or deadline, None when there is none."""
@@ -212,6 +220,8 @@ def _inline(scheduler: Scheduler) -> None:
     while not run.interrupted:
         if timers:
             scheduler.tick()
+        if run.ready:
+            sweep(run, scheduler.lock)
         call = next_call()
         if call is not None:
             ok, value = run_here(call)
@@ -229,7 +239,7 @@ def _inline(scheduler: Scheduler) -> None:
 def _grace(scheduler: Scheduler) -> None:
     """After an interrupt: wait up to ``INTERRUPT_GRACE_S`` for the calls in flight."""
     deadline = monotonic() + INTERRUPT_GRACE_S
-    while scheduler.inflight and (left := deadline - monotonic()) > 0:
+    while (scheduler.inflight or scheduler.sweeping) and (left := deadline - monotonic()) > 0:
         for call, ok, value, worker in scheduler.pool.wait(left):
             scheduler.settle(call, ok, value, worker)
 

@@ -188,22 +188,6 @@ class RunState:
         if not self.remaining and self.parent is not None:
             self.parent.group_ended(self)
 
-    def record_success(self, k: int, value: Any) -> None:
-        """The hot path's ending: a plain function, nobody listening, nothing to store or
-        call; `record` for a success, without its generality."""
-        plan = self.plan
-        self.ended[k] = monotonic()  # the record is made from the arrays when read
-        self.status[k] = SUCCESS
-        self.outputs[k] = value
-        self.remaining -= 1
-        waiting, ready = self.waiting, self.ready
-        for j in plan.dependents[k]:
-            waiting[j] -= 1
-            if not waiting[j]:
-                heappush(ready, j)
-        if not self.remaining and self.parent is not None:
-            self.parent.group_ended(self)
-
     def close(self) -> None:
         """End what is left: groups first, then every stage that never ended."""
         if not self.remaining:

@@ -1,0 +1,113 @@
+"""The engine's fast path for plain stages, in one place.
+
+A stage is *hot* in a run (``RunState.hot``) when it is a plain function (no condition,
+timeout, cache, hook, context, fan-out or ordering-only dependency) and nobody listens to
+info events: then nothing happens around its call but its timing, and the engine skips its
+general steps. `open_call` and `record_success` are those steps for every executor;
+`sweep` runs a whole stretch of hot stages for an inline executor (``sequential``) without
+making a `Call` at all, which is most of what a plain stage costs there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from heapq import heappop, heappush
+from typing import TYPE_CHECKING, Any
+
+from flowkit._calls import Call
+from flowkit._state import PENDING, SUCCESS, monotonic
+
+if TYPE_CHECKING:
+    from threading import Lock
+
+    from flowkit._engine import Run
+    from flowkit._state import RunState
+
+
+def open_call(run: Run, k: int) -> Call | None:
+    """The first call of hot stage ``k``; the general `Run._open` when a dependency did
+    not succeed (it then cancels or skips the stage)."""
+    plan, status, outputs, inputs = run.plan, run.status, run.outputs, run.inputs
+    params = plan.inputs[k]
+    kwargs = {p: inputs[p] for p in params if p in inputs} if params else {}
+    for param, j in plan.args[k]:
+        if status[j] is not SUCCESS:
+            return run._open(k)  # noqa: SLF001 - the engine's own general step
+        kwargs[param] = outputs[j]
+    call = Call(run, k, plan.stages[k], kwargs, plan.direct[k])
+    call.attempt = run.attempts[k] = 1
+    call.started = run.first_start[k] = monotonic()
+    return call
+
+
+def record_success(run: RunState, k: int, value: Any) -> None:
+    """A hot stage succeeded: `RunState.record` without building a result (the result
+    is made from the run's arrays when it is read)."""
+    run.ended[k] = monotonic()
+    run.status[k] = SUCCESS
+    run.outputs[k] = value
+    run.remaining -= 1
+    waiting, ready = run.waiting, run.ready
+    for j in run.plan.dependents[k]:
+        waiting[j] -= 1
+        if not waiting[j]:
+            heappush(ready, j)
+    if not run.remaining and run.parent is not None:
+        run.parent.group_ended(run)
+
+
+def sweep(run: Run, lock: Lock, others: Callable[[], None] | None = None) -> None:
+    """Run the ready hot stages of ``run`` in this thread, in pipeline order, until the next
+    ready stage is not hot (or a dependency of it did not succeed), one fails, or the run
+    stops. ``lock`` is the scheduler's, held by the caller and released around each call,
+    so other workers (``threads``) go on meanwhile; ``others()``, when given, is called
+    before a call while more stages are ready, so the scheduler hands those to other
+    workers instead of leaving them to this one.
+
+    The same steps as `open_call`, the call and `record_success`, inlined: making a `Call`
+    and the function calls around it are most of what a plain stage costs. A failed call
+    goes to `Run.complete` like any other (retries, fail-fast), and the sweep ends there.
+    """
+    if run.urgent or run.groups or run.parent is not None:
+        return  # due retries and map items go first; a group's children run via next_call
+    plan, root, ready, hot = run.plan, run.root, run.ready, run.hot
+    args, params_of, direct, dependents = plan.args, plan.inputs, plan.direct, plan.dependents
+    status, outputs, inputs, waiting = run.status, run.outputs, run.inputs, run.waiting
+    attempts, first_start, ended = run.attempts, run.first_start, run.ended
+    while ready and not root.stopping:
+        k = ready[0]
+        if not hot[k]:
+            return
+        params = params_of[k]
+        kwargs = {p: inputs[p] for p in params if p in inputs} if params else {}
+        for param, j in args[k]:
+            if status[j] is not SUCCESS:
+                return
+            kwargs[param] = outputs[j]
+        heappop(ready)
+        if ready and others is not None:
+            others()
+        attempts[k] = 1
+        first_start[k] = started = monotonic()
+        lock.release()
+        try:
+            ok, value = True, direct[k](**kwargs)  # type: ignore[misc]
+        except BaseException as error:  # noqa: BLE001 - the engine decides what it means
+            ok, value = False, error
+        finally:
+            lock.acquire()
+        if status[k] is not PENDING:
+            return  # the run ended while the call ran (an interrupt): its outcome is void
+        if not ok:
+            call = Call(run, k, plan.stages[k], kwargs, direct[k])
+            call.attempt, call.started = 1, started
+            run.complete(call, False, value)
+            return
+        ended[k] = monotonic()
+        status[k] = SUCCESS
+        outputs[k] = value
+        run.remaining -= 1
+        for j in dependents[k]:
+            waiting[j] -= 1
+            if not waiting[j]:
+                heappush(ready, j)
