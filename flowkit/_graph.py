@@ -158,6 +158,12 @@ def _resolve(annotation: Any, stage: Stage) -> type | None:
 _NUMERIC_WIDENING = {float: (int,), complex: (int, float)}
 
 
+def _annotations(stage: Stage) -> Mapping[str, Any]:
+    # A function stage's own dict, read-only here: `annotations` wraps it anew per access.
+    raw: Mapping[str, Any] | None = getattr(stage, "_annotations", None)
+    return stage.annotations if raw is None else raw
+
+
 def _check_types(stages: Mapping[str, Stage]) -> None:
     """Where both sides are annotated with plain classes, the producer must fit the consumer."""
     for consumer in stages.values():
@@ -165,8 +171,8 @@ def _check_types(stages: Mapping[str, Stage]) -> None:
             producer = stages.get(param)
             if producer is None or param == consumer.map_over or producer.map_over is not None:
                 continue  # fan-out: the consumer takes one item, the producer returns a list
-            wanted = consumer.annotations.get(param)
-            produced = producer.annotations.get("return")
+            wanted = _annotations(consumer).get(param)
+            produced = _annotations(producer).get("return")
             if wanted is None or produced is None:
                 continue
             wanted_t, produced_t = _resolve(wanted, consumer), _resolve(produced, producer)

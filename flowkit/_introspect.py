@@ -12,6 +12,8 @@ from flowkit.errors import PipelineDefinitionError
 
 Introspection = tuple[tuple[str, ...], dict[str, Any], dict[str, Any]]
 _VARIADIC = inspect.CO_VARARGS | inspect.CO_VARKEYWORDS
+_MISSING = object()
+_TYPE_PARAMS = "__type_params__" in functools.WRAPPER_ASSIGNMENTS  # Python 3.12+
 
 
 def _variadic_error(name: str, param: str) -> PipelineDefinitionError:
@@ -36,7 +38,8 @@ def introspect(fn: Callable[..., Any], name: str) -> Introspection:
     """
     if (
         isinstance(fn, types.FunctionType)
-        and not {"__wrapped__", "__signature__"} & vars(fn).keys()
+        and getattr(fn, "__wrapped__", None) is None
+        and getattr(fn, "__signature__", None) is None
     ):
         return _from_code(fn, name)
     return _from_signature(fn, name)
@@ -77,17 +80,27 @@ def _from_signature(fn: Callable[..., Any], name: str) -> Introspection:
     return tuple(signature.parameters), defaults, annotations
 
 
+def is_async(fn: Callable[..., Any]) -> bool:
+    """`inspect.iscoroutinefunction`, read straight off a plain function's code."""
+    if fn.__class__ is types.FunctionType and getattr(fn, "_is_coroutine_marker", None) is None:
+        return bool(fn.__code__.co_flags & inspect.CO_COROUTINE)
+    return inspect.iscoroutinefunction(fn)
+
+
 def take_identity(stage: Any, fn: Callable[..., Any]) -> None:
     """`functools.update_wrapper`, without creating the stage's ``__dict__`` when ``fn`` has
     no attributes of its own: that dict is 64 bytes and one more object for the garbage
     collector to walk per stage (attributes set one by one live in the instance's
     preallocated values)."""
-    for attribute in functools.WRAPPER_ASSIGNMENTS:
-        try:
-            value = getattr(fn, attribute)
-        except AttributeError:
-            continue
-        setattr(stage, attribute, value)
+    if fn.__class__ is types.FunctionType and not _TYPE_PARAMS:  # each attribute exists
+        stage.__module__, stage.__name__ = fn.__module__, fn.__name__
+        stage.__qualname__, stage.__doc__ = fn.__qualname__, fn.__doc__
+        stage.__annotations__ = fn.__annotations__
+    else:
+        for attribute in functools.WRAPPER_ASSIGNMENTS:
+            value = getattr(fn, attribute, _MISSING)
+            if value is not _MISSING:
+                setattr(stage, attribute, value)
     own = getattr(fn, "__dict__", None)
     if own:
         stage.__dict__.update(own)

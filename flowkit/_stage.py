@@ -25,7 +25,7 @@ from flowkit._base import (
     retry_policy,
     stage_name,
 )
-from flowkit._introspect import Introspection, introspect, take_identity
+from flowkit._introspect import Introspection, introspect, is_async, take_identity
 from flowkit._retry import NO_RETRY, Retry, RetryOn
 from flowkit._seed import CONTEXT, seed_context, seed_fields
 from flowkit._split import split_later, split_outputs
@@ -161,7 +161,7 @@ class FunctionStage(Stage, Generic[P, R]):
             # own dict, wrapped read-only when read (see `annotations`).
             defaults=MappingProxyType(defaults) if defaults else EMPTY,
             annotations=annotations or EMPTY,
-            is_async=inspect.iscoroutinefunction(fn),
+            is_async=is_async(fn),
         )
         take_identity(self, fn)
 
