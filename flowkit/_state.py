@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from array import array
 from collections import deque
 from collections.abc import Iterator, Mapping
 from heapq import heappush
@@ -116,9 +117,10 @@ class RunState:
         self.status: list[StageStatus] = [PENDING] * n
         self.outputs: list[Any] = [None] * n
         self.records = Records(self, n)
-        self.ended = [0.0] * n  # monotonic end of each stage ended on the hot path
+        # Monotonic times in flat arrays of doubles: no float object per stage.
+        self.ended = array("d", bytes(8 * n))  # the end of each stage ended on the hot path
         self.attempts = [0] * n
-        self.first_start = [0.0] * n
+        self.first_start = array("d", bytes(8 * n))
         self.waiting = plan.waiting.copy()
         self.remaining = n
         self.ready: list[int] = []  # a heap: the smallest index first keeps pipeline order
