@@ -6,7 +6,8 @@ same run: per-stage cost of a chain and a fan-in, of building, how both grow fro
     python benchmarks/scale.py --quick    # a smoke run: 1,000 and 10,000 stages
 
 The garbage collector stays on (it is what makes a large pipeline's cost grow); times are
-the best of ``--reps`` runs of CPU time, which a busy machine disturbs least.
+the best of ``--reps`` runs of CPU time, flowkit and its reference taking turns (a busy
+machine disturbs that least).
 """
 
 from __future__ import annotations
@@ -29,17 +30,21 @@ from measure import quiet_logs  # noqa: E402
 from suite import plain_build  # noqa: E402
 
 US = 1e6
+Pair = tuple[float, float]  # flowkit's figure and the plain reference's
 
 
-def best(fn: Callable[[], Any], reps: int, per: int) -> float:
-    """Microseconds per stage: the best of ``reps`` runs of ``fn``, in CPU time."""
-    fn()
-    times = []
+def best(fn: Callable[[], Any], reference: Callable[[], Any], reps: int, per: int) -> Pair:
+    """Microseconds per stage of ``fn`` and of its plain ``reference``: the best of ``reps``
+    runs of each in CPU time, the two taking turns, so a machine whose speed drifts (a
+    shared one does, by 2x within seconds) slows both alike."""
+    fn(), reference()
+    times: tuple[list[float], list[float]] = ([], [])
     for _ in range(reps):
-        start = time.process_time()
-        fn()
-        times.append(time.process_time() - start)
-    return min(times) / per * US
+        for call, kept in ((fn, times[0]), (reference, times[1])):
+            start = time.process_time()
+            call()
+            kept.append(time.process_time() - start)
+    return min(times[0]) / per * US, min(times[1]) / per * US
 
 
 def interpreter(workload: workloads.Workload) -> Callable[[], Any]:
@@ -79,25 +84,18 @@ def rows(quick: bool, reps: int) -> list[tuple[str, float, float, str]]:
     out = []
     chain = workloads.chain(10_000)
     pipeline = fk.build(chain)
-    plain_run = interpreter(chain)
     for executor in ("sequential", "threads"):
         runner = fk.runner(pipeline, chain, executor)
-        out.append((f"chain 10,000 {executor}", best(runner, reps, 10_000), 0.0, "us/stage"))
-    reference = best(plain_run, reps, 10_000)
-    out = [(name, value, reference, unit) for name, value, _, unit in out]
+        pair = best(runner, interpreter(chain), reps, 10_000)
+        out.append((f"chain 10,000 {executor}", *pair, "us/stage"))
     fan = workloads.fan_in(1_000)
-    fan_pipeline, fan_plain = fk.build(fan), best(interpreter(fan), reps, 1_002)
+    fan_pipeline = fk.build(fan)
     for executor in ("sequential", "threads"):
         runner = fk.runner(fan_pipeline, fan, executor)
-        out.append((f"fan-in 1,000 {executor}", best(runner, reps, 1_002), fan_plain, "us/stage"))
-    out.append(
-        (
-            "build 10,000",
-            best(lambda: fk.build(chain), max(1, reps // 2), 10_000),
-            best(lambda: plain_build(chain), max(1, reps // 2), 10_000),
-            "us/stage",
-        )
-    )
+        pair = best(runner, interpreter(fan), reps, 1_002)
+        out.append((f"fan-in 1,000 {executor}", *pair, "us/stage"))
+    pair = best(lambda: fk.build(chain), lambda: plain_build(chain), max(1, reps // 2), 10_000)
+    out.append(("build 10,000", *pair, "us/stage"))
     out.extend(growth(fk, small, large, max(1, reps // 2)))
     out.append(outputs_access(fk, chain, pipeline))
     return out
@@ -110,13 +108,11 @@ def growth(fk: Any, small: int, large: int, reps: int) -> list[tuple[str, float,
     for n in (small, large):
         workload = workloads.chain(n)
         built = fk.build(workload)
-        per_stage["build", n] = (
-            best(lambda w=workload: fk.build(w), reps, n),
-            best(lambda w=workload: plain_build(w), reps, n),
+        per_stage["build", n] = best(
+            lambda w=workload: fk.build(w), lambda w=workload: plain_build(w), reps, n
         )
-        per_stage["run", n] = (
-            best(fk.runner(built, workload, "sequential"), reps, n),
-            best(interpreter(workload), reps, n),
+        per_stage["run", n] = best(
+            fk.runner(built, workload, "sequential"), interpreter(workload), reps, n
         )
         big = workload
         del built
