@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from contract.harness import WAIT_LIMIT_S, bump, touch, wait_for
-from flowkit import Pipeline, StageStatus, stage
+from flowkit import ParallelStage, Pipeline, StageStatus, stage
 
 
 @contextmanager
@@ -186,3 +186,39 @@ def test_a_slot_frees_when_an_attempt_fails_retries_or_times_out(
         "after": StageStatus.SUCCESS,
     }
     assert result.stages["flaky"].attempts == 2
+
+
+def test_parallel_group_children_count_against_the_limit(executor: Any, workdir: str) -> None:
+    n = _limit(executor)
+    loads = ParallelStage("loads", [load_a, load_b, load_c, load_d])
+
+    result = Pipeline([loads]).run(
+        {"workdir": workdir, "limit": n}, executor=executor, limits={"db": n}
+    )
+
+    assert result.ok, result
+    assert result.stages["loads"].output == {"load_a": 1, "load_b": 2, "load_c": 3, "load_d": 4}
+    assert peak(workdir) == n
+
+
+@stage(tags={"db"})
+def fails_holding_the_slot(workdir: str) -> str:
+    raise ValueError("the first db stage fails")
+
+
+@stage(tags={"db"})
+def waits_then_never_runs(workdir: str) -> str:
+    touch(workdir, "ran")
+    return "ran"
+
+
+def test_fail_fast_cancels_a_stage_still_waiting_for_a_slot(executor: Any, workdir: str) -> None:
+    pipeline = Pipeline([fails_holding_the_slot, waits_then_never_runs], fail_fast=True)
+
+    result = pipeline.run({"workdir": workdir}, executor=executor, limits={"db": 1})
+
+    assert result.stages["fails_holding_the_slot"].status is StageStatus.FAILED
+    waiting = result.stages["waits_then_never_runs"]
+    assert waiting.status is StageStatus.CANCELLED
+    assert waiting.attempts == 0
+    assert not (Path(workdir) / "ran").exists()  # the freed slot started nothing
