@@ -17,6 +17,7 @@ from flowkit._status import StageStatus
 
 if TYPE_CHECKING:
     from flowkit._engine import Run
+    from flowkit._state import RunState
 
 SUCCESS, FAILED, CANCELLED = StageStatus.SUCCESS, StageStatus.FAILED, StageStatus.CANCELLED
 FAIL_FAST = "fail_fast"
@@ -161,10 +162,19 @@ def open_group(run: Run, call: Call) -> None:
         parent=run,
         node=call.node,
     )
+    group.cap = getattr(call.stage, "max_workers", None)
     run.groups.append(group)
     group.open_initial()
     if not group.remaining:
         run.group_ended(group)
+
+
+def release(group: RunState) -> None:
+    """A call of ``group`` (a nested run) came back: each group on the way up to the root
+    has one call fewer running against its ``max_workers``."""
+    while group.parent is not None:
+        group.active -= 1
+        group = group.parent
 
 
 def fail_item(error: BaseException, index: int, name: str) -> BaseException:

@@ -131,6 +131,8 @@ class RunState:
         self.cache_keys: dict[int, str] = {}
         self.delayed: list[Call] = []  # retries to wait for: the scheduler takes them
         self.stopping = self.interrupted = False
+        self.cap: int | None = None  # a parallel group's max_workers
+        self.active = 0  # calls of this group running (see flowkit._fanout.release)
         self.overrides = overrides or {}
         self.wall0 = self.mono0 = self.shift = 0.0
         if parent is not None:

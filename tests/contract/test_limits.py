@@ -222,3 +222,16 @@ def test_fail_fast_cancels_a_stage_still_waiting_for_a_slot(executor: Any, workd
     assert waiting.status is StageStatus.CANCELLED
     assert waiting.attempts == 0
     assert not (Path(workdir) / "ran").exists()  # the freed slot started nothing
+
+
+def test_a_parallel_group_runs_at_most_max_workers_children_at_once(
+    executor: Any, workdir: str
+) -> None:
+    n = _limit(executor)
+    loads = ParallelStage("loads", [load_a, load_b, load_c, load_d], max_workers=n)
+
+    result = Pipeline([loads]).run({"workdir": workdir, "limit": n}, executor=executor)
+
+    assert result.ok, result
+    assert result.stages["loads"].output == {"load_a": 1, "load_b": 2, "load_c": 3, "load_d": 4}
+    assert peak(workdir) == n
