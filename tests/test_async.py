@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
+import sys
 import threading
 import time
 
@@ -167,3 +170,51 @@ def test_a_condition_uses_the_stage_default_for_an_input_left_out() -> None:
 
     assert Pipeline([report]).run().stages["report"].status is StageStatus.SKIPPED
     assert Pipeline([report]).run({"verbose": True})["report"] == "loud"
+
+
+RUN_ASYNC_KEYBOARD_INTERRUPT = """
+import asyncio, json
+from flowkit import Pipeline, PipelineInterrupted, stage
+
+@stage
+def first() -> int:
+    return 1
+
+@stage
+async def interrupts(first: int) -> int:
+    raise KeyboardInterrupt
+
+@stage
+def after(interrupts: int) -> int:
+    return 2
+
+async def main():
+    try:
+        await Pipeline([first, interrupts, after]).run_async()
+    except PipelineInterrupted as interrupted:
+        result = interrupted.result
+        return {"status": result.status.value, "outputs": result.outputs,
+                "stages": {n: r.status.value for n, r in result.stages.items()}}
+    return {"raised": None}
+
+print(json.dumps(asyncio.run(main())))
+"""
+
+
+def test_a_stage_raising_keyboard_interrupt_interrupts_run_async() -> None:
+    # In a subprocess: a KeyboardInterrupt escaping the run would stop pytest itself.
+    proc = subprocess.run(
+        [sys.executable, "-c", RUN_ASYNC_KEYBOARD_INTERRUPT],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout.splitlines()[-1])  # after the events
+    assert report == {
+        "status": "cancelled",
+        "outputs": {"first": 1},
+        "stages": {"first": "success", "interrupts": "cancelled", "after": "cancelled"},
+    }

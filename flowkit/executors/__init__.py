@@ -116,17 +116,27 @@ def execute(run: Run, executor: ExecutorName | Executor, max_workers: int | None
         pool = _pool(executor, max_workers, run.plan)
         with _sigterm_interrupts():
             drive(run, pool)
-    result = run.finish()
-    if run.interrupted:
-        raise PipelineInterrupted(result)
-    return result
+    return _finish(run)
 
 
 async def execute_async(run: Run, max_workers: int | None) -> PipelineResult:
     """Run ``run`` on the running event loop (``Pipeline.run_async``); cancelling the
-    awaiting task cancels the stages, logs ``pipeline.cancelled`` and re-raises."""
+    awaiting task cancels the stages, logs ``pipeline.cancelled`` and re-raises.
+
+    Raises:
+        PipelineInterrupted: A stage raised ``KeyboardInterrupt``.
+    """
     await _on_loop(run, max_workers, reraise=True)
-    return run.finish()
+    return _finish(run)
+
+
+def _finish(run: Run) -> PipelineResult:
+    """The run's result; `PipelineInterrupted` carrying it when a stage's
+    ``KeyboardInterrupt`` (or Ctrl-C) interrupted the run."""
+    result = run.finish()
+    if run.interrupted:
+        raise PipelineInterrupted(result)
+    return result
 
 
 async def _on_loop(run: Run, max_workers: int | None, *, reraise: bool) -> None:
