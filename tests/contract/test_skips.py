@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
 from contract import kinds
 from contract.harness import count, sequence
-from flowkit import Pipeline, StageStatus
+from flowkit import Pipeline, StageStatus, stage
 
 SKIPPED, CANCELLED = StageStatus.SKIPPED, StageStatus.CANCELLED
 
@@ -72,3 +73,65 @@ def test_a_raising_condition_is_a_failed_attempt_and_is_retried(
     assert isinstance(failed.error, OSError)
     assert count(workdir, "guarded_fail") == 0
     assert sequence(events, "guarded_fail")[-1] == "stage.failed"
+
+
+@stage
+def part_a() -> str:
+    return "a"
+
+
+@stage
+def part_b() -> str:
+    return "b"
+
+
+@stage
+def part_c() -> str:
+    return "c"
+
+
+@stage
+def part_d() -> str:
+    return "d"
+
+
+@stage
+def part_e() -> str:
+    return "e"
+
+
+@stage
+def part_f() -> str:
+    return "f"
+
+
+@stage
+def part_g() -> str:
+    return "g"
+
+
+@stage
+def wide(  # noqa: PLR0917 - wide on purpose: flowkit passes these by position
+    part_a: str,
+    part_b: str,
+    part_c: str,
+    skipped_stage: object = "default",
+    part_d: str = "",
+    part_e: str = "",
+    part_f: str = "",
+    part_g: str = "",
+) -> str:
+    return "-".join((part_a, part_b, part_c, str(skipped_stage), part_d, part_e, part_f, part_g))
+
+
+def test_a_wide_stage_gets_each_argument_in_its_place(executor: Any) -> None:
+    parts = [part_a, part_b, part_c, part_d, part_e, part_f, part_g]
+    pipeline = Pipeline([*parts, kinds.skipped_stage, wide])
+
+    quiet = pipeline.run(executor=executor)
+    with capture_logs():  # events on: the engine's general path
+        heard = pipeline.run(executor=executor)
+
+    for result in (quiet, heard):
+        assert result.ok, result
+        assert result["wide"] == "a-b-c-default-d-e-f-g"  # the skipped one took its default
