@@ -46,14 +46,7 @@ def record_success(run: RunState, k: int, value: Any) -> None:
     run.ended[k] = monotonic()
     run.status[k] = SUCCESS
     run.outputs[k] = value
-    run.remaining -= 1
-    waiting, ready = run.waiting, run.ready
-    for j in run.plan.dependents[k]:
-        waiting[j] -= 1
-        if not waiting[j]:
-            heappush(ready, j)
-    if not run.remaining and run.parent is not None:
-        run.parent.group_ended(run)
+    run.release(k)
 
 
 def sweep(run: Run, lock: Lock, others: Callable[[], None] | None = None) -> None:

@@ -183,6 +183,11 @@ class RunState:
         status = self.status[k] = result.status
         if status is SUCCESS:
             self.outputs[k] = result.output
+        self.release(k)
+
+    def release(self, k: int) -> None:
+        """Stage ``k`` ended: the stages waiting only for it are ready; when it was the last
+        of a parallel group's children, the group ends."""
         self.remaining -= 1
         waiting, ready = self.waiting, self.ready
         for j in self.plan.dependents[k]:
