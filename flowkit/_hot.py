@@ -49,52 +49,49 @@ def record_success(run: RunState, k: int, value: Any) -> None:
     run.release(k)
 
 
-def sweep(run: Run, lock: Lock, others: Callable[[], None] | None = None) -> None:
+def sweep(run: Run, lock: Lock, others: Callable[[], None] = lambda: None) -> None:
     """Run the ready hot stages of ``run`` in this thread, in pipeline order, until the next
-    ready stage is not hot (or a dependency of it did not succeed), one fails, or the run
-    stops. ``lock`` is the scheduler's, held by the caller and released around each call,
-    so other workers (``threads``) go on meanwhile; ``others()``, when given, is called
-    before a call while more stages are ready, so the scheduler hands those to other
-    workers instead of leaving them to this one.
+    ready stage is not hot or takes pipeline inputs (`open_call` makes its call), a
+    dependency of it did not succeed, one fails, or the run stops. ``lock`` is the
+    scheduler's, held by the caller and released around each call, so other workers
+    (``threads``) go on meanwhile; ``others()`` is called before a call while more stages
+    are ready, so the scheduler can hand those to other workers.
 
-    The same steps as `open_call`, the call and `record_success`, inlined: making a `Call`
-    and the function calls around it are most of what a plain stage costs. A failed call
-    goes to `Run.complete` like any other (retries, fail-fast), and the sweep ends there.
+    The same steps as `open_call`, the call and `record_success`, inlined, with the
+    arguments passed by position (a stage whose parameters are all dependencies takes them
+    in parameter order): making a `Call`, a keyword dict and the function calls around
+    them are most of what a plain stage costs. A failed call goes to `Run.complete` like
+    any other (retries, fail-fast), and the sweep ends there.
     """
     if run.urgent or run.groups or run.parent is not None:
         return  # due retries and map items go first; a group's children run via next_call
     plan, root, ready, hot = run.plan, run.root, run.ready, run.hot
-    args, params_of, direct, dependents = plan.args, plan.inputs, plan.direct, plan.dependents
-    status, outputs, inputs, waiting = run.status, run.outputs, run.inputs, run.waiting
+    args, takes_inputs, direct, dependents = plan.args, plan.inputs, plan.direct, plan.dependents
+    status, outputs, waiting = run.status, run.outputs, run.waiting
     attempts, first_start, ended = run.attempts, run.first_start, run.ended
     while ready and not root.stopping:
         k = ready[0]
-        if not hot[k]:
+        if not hot[k] or takes_inputs[k]:
             return
-        params = params_of[k]
-        kwargs = {p: inputs[p] for p in params if p in inputs} if params else {}
-        for param, j in args[k]:
+        values = []
+        for _, j in args[k]:
             if status[j] is not SUCCESS:
                 return
-            kwargs[param] = outputs[j]
+            values.append(outputs[j])
         heappop(ready)
-        if ready and others is not None:
+        if ready:
             others()
         attempts[k] = 1
         first_start[k] = started = monotonic()
         lock.release()
         try:
-            ok, value = True, direct[k](**kwargs)  # type: ignore[misc]
+            ok, value = True, direct[k](*values)  # type: ignore[misc]
         except BaseException as error:  # noqa: BLE001 - the engine decides what it means
             ok, value = False, error
         finally:
             lock.acquire()
-        if status[k] is not PENDING:
-            return  # the run ended while the call ran (an interrupt): its outcome is void
-        if not ok:
-            call = Call(run, k, plan.stages[k], kwargs, direct[k])
-            call.attempt, call.started = 1, started
-            run.complete(call, False, value)
+        if not ok or status[k] is not PENDING:
+            _not_a_success(run, k, value, started)
             return
         ended[k] = monotonic()
         status[k] = SUCCESS
@@ -104,3 +101,15 @@ def sweep(run: Run, lock: Lock, others: Callable[[], None] | None = None) -> Non
             waiting[j] -= 1
             if not waiting[j]:
                 heappush(ready, j)
+
+
+def _not_a_success(run: Run, k: int, error: BaseException, started: float) -> None:
+    """A swept call failed (the engine decides on its retries), or the run ended while it
+    ran (an interrupt): then its outcome is void."""
+    if run.status[k] is not PENDING:
+        return
+    plan = run.plan
+    kwargs = {param: run.outputs[j] for param, j in plan.args[k]}
+    call = Call(run, k, plan.stages[k], kwargs, plan.direct[k])
+    call.attempt, call.started = 1, started
+    run.complete(call, False, error)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping
+from types import FunctionType
 from typing import Any
 
 from flowkit._graph import Graph
@@ -59,13 +60,21 @@ def _direct(stage: Stage, shape: int, dependencies: int) -> Callable[..., Any] |
 WIDE = 8
 
 
+def _positional(fn: Callable[..., Any]) -> bool:
+    """True when ``fn`` takes every parameter by position (the hot path passes a stage's
+    dependencies that way): a plain function with no keyword-only parameter."""
+    return isinstance(fn, FunctionType) and not fn.__code__.co_kwonlyargcount
+
+
 def _by_position(fn: Callable[..., Any], count: int) -> Callable[..., Any]:
     """``fn`` taking its arguments by keyword, passed on by position. CPython matches each
     keyword against the parameter list in turn, so a call by keyword costs O(n²) in the
     parameters (350 µs for a 1,000-way fan-in); the engine builds the keywords of a stage
     whose parameters are all dependencies in parameter order."""
 
-    def call(**kwargs: Any) -> Any:
+    def call(*args: Any, **kwargs: Any) -> Any:
+        if args:
+            return fn(*args)
         if len(kwargs) == count:
             return fn(*kwargs.values())
         return fn(**kwargs)  # a skipped dependency left a parameter to its default
@@ -134,7 +143,7 @@ class Plan:
             for s, shape, args in zip(self.stages, self.shape, self.args, strict=True)
         ]
         fast = [
-            fn is not None and not shape & (CACHED | HOOKED)
+            fn is not None and not shape & (CACHED | HOOKED) and _positional(fn)
             for fn, shape in zip(self.direct, self.shape, strict=True)
         ]
         self.required = self._required()

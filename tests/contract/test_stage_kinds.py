@@ -4,6 +4,7 @@ a parallel group's children are stages of the run with their own events and resu
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import Any
 
@@ -105,3 +106,20 @@ def test_children_keep_their_retries_and_run_where_the_executor_puts_them(
     ]
     if executor_spec.startswith(("processes", "dask")):
         assert children["pid_child"].output != os.getpid()
+
+
+def keyword_only(*, plain_double: int, offset: int = 1) -> int:
+    return plain_double + offset
+
+
+def test_keyword_only_and_callable_object_stages_get_their_arguments(executor: Any) -> None:
+    adder = FunctionStage(functools.partial(kinds_add, 100), name="partial_add")
+    pipeline = Pipeline([kinds.plain_double, FunctionStage(keyword_only), adder])
+
+    result = pipeline.run({"x": 5}, executor=executor)
+
+    assert result.outputs == {"plain_double": 10, "keyword_only": 11, "partial_add": 110}
+
+
+def kinds_add(base: int, plain_double: int) -> int:
+    return base + plain_double
