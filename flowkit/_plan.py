@@ -51,8 +51,7 @@ def _direct(stage: Stage, shape: int, dependencies: int) -> Callable[..., Any] |
         return None
     fn: Callable[..., Any] = stage.fn  # type: ignore[attr-defined]
     count = len(stage.parameters)
-    code = getattr(fn, "__code__", None)
-    if count >= WIDE and dependencies == count and getattr(code, "co_argcount", -1) == count:
+    if count >= WIDE and dependencies == count and positional(stage):
         return _by_position(fn, count)
     return fn
 
@@ -60,10 +59,17 @@ def _direct(stage: Stage, shape: int, dependencies: int) -> Callable[..., Any] |
 WIDE = 8
 
 
-def _positional(fn: Callable[..., Any]) -> bool:
-    """True when ``fn`` takes every parameter by position (the hot path passes a stage's
-    dependencies that way): a plain function with no keyword-only parameter."""
-    return isinstance(fn, FunctionType) and not fn.__code__.co_kwonlyargcount
+def positional(stage: Stage) -> bool:
+    """True when the function of ``stage`` takes its parameters by position, in order (the
+    hot path passes a stage's dependencies that way): a plain function whose own positional
+    parameters are exactly those (not one that only claims them with ``__signature__``,
+    not a keyword-only one)."""
+    fn = getattr(stage, "fn", None)
+    if not isinstance(fn, FunctionType):
+        return False
+    code = fn.__code__
+    params = stage.parameters
+    return not code.co_kwonlyargcount and code.co_varnames[: code.co_argcount] == params
 
 
 def _by_position(fn: Callable[..., Any], count: int) -> Callable[..., Any]:
@@ -143,8 +149,8 @@ class Plan:
             for s, shape, args in zip(self.stages, self.shape, self.args, strict=True)
         ]
         fast = [
-            fn is not None and not shape & (CACHED | HOOKED) and _positional(fn)
-            for fn, shape in zip(self.direct, self.shape, strict=True)
+            fn is not None and not shape & (CACHED | HOOKED) and positional(s)
+            for s, fn, shape in zip(self.stages, self.direct, self.shape, strict=True)
         ]
         self.required = self._required()
         # The engine's hot path: a plain stage with no ordering-only dependency (and, per
