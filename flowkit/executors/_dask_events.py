@@ -1,7 +1,10 @@
 """Dask-side failures as stage errors: the listener that hears the scheduler report a lost
-worker, and the error that a lost worker or a failed task becomes (a lost worker is a
-`WorkerDiedError`, as with the ``processes`` executor); and the options of a private
-``LocalCluster``, which decide how worker loss is handled.
+worker, the record of those losses for the driver's log (`Losses`), and the error that a
+failed task becomes (a task Dask gave up on after losing workers, ``KilledWorker``, is a
+`WorkerDiedError`); and the options of a private ``LocalCluster``.
+
+A worker dying under a call is not a failed attempt (DESIGN 11.1): the scheduler runs the
+task again elsewhere, up to its ``allowed-failures`` setting, and only then fails it.
 """
 
 from __future__ import annotations
@@ -10,8 +13,10 @@ import os
 import queue
 import threading
 import weakref
+from collections.abc import Hashable
 from typing import Any
 
+import dask
 import distributed
 
 from flowkit._traceback import with_remote_traceback
@@ -21,6 +26,7 @@ __all__ = [
     "REMOTE_TRACEBACK",
     "Escaped",
     "LossListener",
+    "Losses",
     "listener",
     "local_cluster_options",
     "task_error",
@@ -84,6 +90,40 @@ def listener(client: Any) -> LossListener:
         return _listeners.setdefault(client, LossListener())
 
 
+class Losses:
+    """The workers lost under an executor's calls, as ``(key, worker, rescheduled)``
+    notices for the driver's log; ``rescheduled`` is False for the loss after which the
+    scheduler gives up on the task (more than ``allowed`` workers died running it)."""
+
+    def __init__(self) -> None:
+        self.allowed = 0
+        self._seen: dict[str, int] = {}  # Dask key -> workers lost under it
+        self._notices: list[tuple[Hashable, str, bool]] = []
+
+    def configure(self, client: Any) -> None:
+        """Read the scheduler's ``allowed-failures`` (ours, a given one's: whatever it is)."""
+        try:
+            self.allowed = int(client.run_on_scheduler(_allowed_failures))
+        except Exception:  # noqa: BLE001 - a scheduler refusing run_on_scheduler: the default
+            self.allowed = int(dask.config.get("distributed.scheduler.allowed-failures"))
+
+    def lost(self, key: Hashable, dask_key: str, worker: str) -> None:
+        seen = self._seen[dask_key] = self._seen.get(dask_key, 0) + 1
+        self._notices.append((key, worker, seen <= self.allowed))
+
+    def drain(self) -> list[tuple[Hashable, str, bool]]:
+        notices, self._notices = self._notices, []
+        return notices
+
+    def clear(self) -> None:
+        self._seen.clear()
+        self._notices.clear()
+
+
+def _allowed_failures(dask_scheduler: Any) -> int:
+    return int(dask_scheduler.allowed_failures)
+
+
 def local_cluster_options(cluster_options: dict[str, Any]) -> dict[str, Any]:
     """The ``LocalCluster`` options of a private cluster, ``cluster_options`` on top."""
     options: dict[str, Any] = {
@@ -95,9 +135,8 @@ def local_cluster_options(cluster_options: dict[str, Any]) -> dict[str, Any]:
         **cluster_options,
     }
     options["scheduler_kwargs"] = {
-        # Dask must not re-run a call whose worker died: that is a failed attempt, and
-        # the stage's retries decide (no silent second run of its code).
-        "allowed_failures": 0,
+        # Worker loss is Dask's to handle (DESIGN 11.1): ``allowed_failures`` stays at
+        # Dask's setting, so a lost worker's task runs again elsewhere.
         # Even without a dashboard the scheduler serves /health and /metrics over HTTP,
         # by default on port 8787 of every interface: loopback and a free port instead.
         "dashboard_address": "127.0.0.1:0",
@@ -117,6 +156,10 @@ def task_error(stage: str, future: Any) -> BaseException:
     if isinstance(error, distributed.KilledWorker):
         # The scheduler gave up after workers died running it: a lost worker too.
         lost = worker_died(getattr(error.last_worker, "address", "?"), stage)
+        allowed = getattr(error, "allowed_failures", None)
+        if isinstance(allowed, int):
+            gave_up = f"Dask gave up after {allowed + 1} workers died running it"
+            lost.args = (f"{lost}; {gave_up} (distributed.scheduler.allowed-failures)",)
         lost.__cause__ = error
         return lost
     if isinstance(error, Escaped):

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import attrs
 
 from flowkit._calls import Call
+from flowkit._events import emit_worker_lost
 from flowkit._stage import Stage
 
 if TYPE_CHECKING:
@@ -121,6 +122,9 @@ class ObjectPool:
         except Exception as error:  # noqa: BLE001 - a transport error fails what is in flight
             calls, self._calls = list(self._calls.values()), {}
             return [(call, False, error, None) for call in calls]
+        losses = getattr(self.executor, "worker_losses", None)
+        if losses is not None:
+            self._log_losses(losses())
         reports: list[Report] = []
         for done in completions:
             call = self._calls.pop(done.key, None)
@@ -130,6 +134,12 @@ class ObjectPool:
                 self._refs[call.run.path, call.node] = done.ref
             reports.append((call, done.ok, done.value, done.worker))
         return reports
+
+    def _log_losses(self, losses: list[tuple[Hashable, str, bool]]) -> None:
+        for key, worker, rescheduled in losses:
+            call = self._calls.get(key)
+            if call is not None:
+                emit_worker_lost(call.run.events, call, worker=worker, rescheduled=rescheduled)
 
     def cancel(self, call: Call) -> None:
         if self._calls.pop(call.key, None) is not None:

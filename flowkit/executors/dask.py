@@ -5,8 +5,10 @@ cache); this executor only turns calls into tasks. A dependency's output reaches
 dependents as the Dask future of the task that made it, so data moves worker to worker; the
 driver also fetches each output once, for the run's result.
 
-A worker that dies while it runs a call makes that attempt fail with `WorkerDiedError` (as
-with the ``processes`` executor): the stage's retries decide, and the loss shows in the log.
+A worker that dies while it runs a call is Dask's to handle: the scheduler runs the task
+again on another worker (its ``allowed-failures`` setting) and the loss shows in the log
+(``stage.worker_lost``); only when Dask gives up does the attempt fail with
+`WorkerDiedError`, and then the stage's retries decide.
 
 What travels to the workers is in `flowkit.executors._dask_pickling`; how a lost
 worker or a failed task becomes a stage's error, in `flowkit.executors._dask_events`.
@@ -24,7 +26,7 @@ import distributed as _distributed
 
 from flowkit._stage import Stage
 from flowkit.errors import PipelineDefinitionError
-from flowkit.executors._dask_events import listener, local_cluster_options, task_error, worker_died
+from flowkit.executors._dask_events import Losses, listener, local_cluster_options, task_error
 from flowkit.executors._dask_pickling import Payloads, output_error, run_on_worker, submit_error
 from flowkit.executors._protocol import Completion
 
@@ -89,6 +91,7 @@ class DaskExecutor:
         self._keys: dict[str, Hashable] = {}  # Dask key -> driver key
         self._payloads = Payloads()
         self._done: list[Completion] = []
+        self._losses = Losses()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -161,6 +164,7 @@ class DaskExecutor:
     def start(self, max_workers: int | None) -> int:
         try:
             client = self._connect()
+            self._losses.configure(client)
             listener(client).add(client, self._inbox)
             threads: int = sum(client.nthreads().values())
         except BaseException:
@@ -204,6 +208,7 @@ class DaskExecutor:
         self._keys.clear()
         self._payloads.clear()
         self._done.clear()
+        self._losses.clear()
         inbox, self._inbox = self._inbox, queue.SimpleQueue()
         client = self._client
         try:
@@ -274,13 +279,18 @@ class DaskExecutor:
             done.append(Completion(key, True, value, ref=call.future, worker=where[0]))
         return done
 
+    def worker_losses(self) -> list[tuple[Hashable, str, bool]]:
+        """The workers lost under calls since the last time: ``(key, worker address,
+        rescheduled)``; the driver logs each as ``stage.worker_lost``."""
+        return self._losses.drain()
+
     def _lost(self, worker: str, dask_keys: frozenset[str]) -> None:
+        # Not a failed attempt: Dask runs the task again elsewhere, or fails its future
+        # with KilledWorker once it gives up (then `task_error` makes it WorkerDiedError).
         for dask_key in dask_keys:
             key, call = self._lookup(dask_key)
             if call is not None:
-                self.cancel(key)  # Dask may already re-run it: the stage's retries decide
-                error = worker_died(worker, call.name)
-                self._done.append(Completion(key, ok=False, value=error, worker=worker))
+                self._losses.lost(key, dask_key, worker)
 
     def _fail_all(self, reason: str) -> None:
         for key, call in list(self._calls.items()):
