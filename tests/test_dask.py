@@ -32,6 +32,7 @@ from flowkit import (  # noqa: E402
     StageTimeoutError,
 )
 from flowkit.executors import Completion, DaskExecutor, Executor  # noqa: E402
+from flowkit.executors.dask import QUEUED  # noqa: E402
 
 TESTS = Path(__file__).parent
 STARTUP_S = 60  # generous: the machine may be busy with other test runs
@@ -219,11 +220,22 @@ def test_completions_carry_the_value_a_future_for_dependents_and_the_worker(
     finally:
         local_executor.shutdown()
 
-    assert capacity == 2  # two single-threaded workers, whatever max_workers says
+    assert capacity == 99  # max_workers caps the calls in flight; Dask queues the rest
     assert (first.key, first.ok, first.value) == ("first", True, 2)
     assert isinstance(first.ref, distributed.Future)
     assert first.worker in workers
     assert (second.key, second.ok, second.value) == ("second", True, 20)
+
+
+def test_calls_go_to_the_scheduler_without_waiting_for_a_free_worker(
+    local_executor: DaskExecutor,
+) -> None:
+    try:
+        capacity = local_executor.start(max_workers=None)
+    finally:
+        local_executor.shutdown()
+
+    assert capacity == QUEUED > sum(local_executor.client.nthreads().values())
 
 
 def test_the_cache_serves_stages_and_items_on_dask(

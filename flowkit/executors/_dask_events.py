@@ -111,6 +111,18 @@ class Losses:
         seen = self._seen[dask_key] = self._seen.get(dask_key, 0) + 1
         self._notices.append((key, worker, seen <= self.allowed))
 
+    def gave_up(self, key: Hashable, future: Any) -> None:
+        """``future`` failed: if Dask gave up on it after lost workers (``KilledWorker``)
+        and the last loss was not reported yet (the scheduler may tell the task's end
+        before the loss), report it now."""
+        error = future.exception() if future.status == "error" else None
+        if not isinstance(error, distributed.KilledWorker):
+            return
+        if self._seen.get(future.key, 0) <= self.allowed:
+            self._seen[future.key] = self.allowed + 1
+            worker = getattr(error.last_worker, "address", "?")
+            self._notices.append((key, str(worker), False))
+
     def drain(self) -> list[tuple[Hashable, str, bool]]:
         notices, self._notices = self._notices, []
         return notices

@@ -14,19 +14,23 @@ from typing import Any
 
 import distributed
 
+from flowkit._calls import call_sync
 from flowkit._stage import Stage
 from flowkit._traceback import format_error
 from flowkit.errors import PipelineDefinitionError
 from flowkit.executors._dask_events import REMOTE_TRACEBACK, Escaped
-from flowkit.executors._protocol import call_stage, unpicklable_argument
+from flowkit.executors._protocol import unpicklable_argument
 
 __all__ = ["Payloads", "output_error", "run_on_worker", "submit_error"]
 
 _cloudpickle: Any = importlib.import_module("cloudpickle")  # a dask dependency, untyped
 
 
-def run_on_worker(name: str, payload: bytes, kwargs: dict[str, Any]) -> Any:
-    """The task every stage call becomes: load the stage, call it once."""
+def run_on_worker(name: str, payload: bytes, kwargs: dict[str, Any], after: object = ()) -> Any:
+    """The task every stage call becomes: load the stage, call it once, within its timeout
+    (counted from here: a call may have waited in the scheduler's queue first). ``after``
+    holds the pending results of ordering-only dependencies: Dask starts the task once
+    they exist, and its arguments' futures arrive here as their values."""
     try:
         stage = pickle.loads(payload)  # noqa: S301 - pickled by our own driver
     except Exception as error:
@@ -36,7 +40,7 @@ def run_on_worker(name: str, payload: bytes, kwargs: dict[str, Any]) -> Any:
             "PYTHONPATH, or client.upload_file)"
         ) from error
     try:
-        return call_stage(stage, kwargs)
+        return call_sync(stage, kwargs)
     except BaseException as error:
         # The traceback travels as text (an attribute pickles with the error).
         setattr(error, REMOTE_TRACEBACK, format_error(error))

@@ -11,6 +11,7 @@ import attrs
 
 from flowkit._calls import Call
 from flowkit._events import emit_worker_lost
+from flowkit._pipelining import EarlyCalls
 from flowkit._stage import Stage
 
 if TYPE_CHECKING:
@@ -81,18 +82,25 @@ def call_stage(stage: Stage, kwargs: dict[str, Any]) -> Any:
 class ObjectPool:
     """An `Executor` object behind the scheduler: calls become keyed submissions,
     completions become reports, and a completion's ``ref`` replaces its value in the
-    arguments of later calls."""
+    arguments of later calls.
 
-    timeouts = False  # the scheduler's deadlines cancel calls past their timeout
+    An executor that takes early calls (``submit_early`` and ``adopt``, see
+    `flowkit._pipelining`) also gets the dependents of each call it is sent, before their
+    dependencies end; one that stops calls at their timeout itself says
+    ``enforces_timeouts = True`` (else the scheduler's deadlines cancel them)."""
 
     def __init__(self, executor: Executor, max_workers: int | None) -> None:
         self.executor = executor
         self.max_workers = max_workers
         self.capacity = 1
+        self.timeouts = bool(getattr(executor, "enforces_timeouts", False))
         self._calls: dict[Hashable, Call] = {}
         self._refs: dict[tuple[tuple[int, ...], int], Any] = {}
+        self._early = EarlyCalls(executor) if hasattr(executor, "submit_early") else None
+        self._root: Any = None
 
     def open(self, scheduler: Scheduler) -> None:
+        self._root = scheduler.run.root
         try:
             self.capacity = max(1, self.executor.start(self.max_workers))
         except BaseException:
@@ -102,7 +110,14 @@ class ObjectPool:
     def submit(self, call: Call) -> None:
         key = call.key
         self._calls[key] = call
-        self.executor.submit(key, call.stage, self._arguments(call))
+        early = self._early
+        if early is None:
+            self.executor.submit(key, call.stage, self._arguments(call))
+            return
+        if not early.adopt(call):
+            early.number(key)
+            self.executor.submit(key, call.stage, self._arguments(call))
+        early.follow(call, self._refs)
 
     def _arguments(self, call: Call) -> dict[str, Any]:
         refs = self._refs
@@ -117,6 +132,9 @@ class ObjectPool:
         return kwargs
 
     def wait(self, timeout: float | None) -> list[Report]:
+        early = self._early
+        if early is not None and early.early and self._root.stopping:
+            early.drop_all()
         try:
             completions = self.executor.wait(timeout)
         except Exception as error:  # noqa: BLE001 - a transport error fails what is in flight
@@ -128,6 +146,8 @@ class ObjectPool:
         reports: list[Report] = []
         for done in completions:
             call = self._calls.pop(done.key, None)
+            if early is not None:
+                early.ended(done.key, done.ok)
             if call is None:
                 continue  # cancelled or timed out: a late result is void
             if done.ok and done.ref is not None and call.item is None:
@@ -144,8 +164,12 @@ class ObjectPool:
     def cancel(self, call: Call) -> None:
         if self._calls.pop(call.key, None) is not None:
             self.executor.cancel(call.key)
+            if self._early is not None:
+                self._early.ended(call.key, False)
 
     def close(self) -> None:
+        if self._early is not None:
+            self._early.drop_all()
         self._refs.clear()
         self.executor.shutdown()
 
