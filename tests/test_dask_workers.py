@@ -164,8 +164,9 @@ def test_a_stage_killing_every_worker_fails_with_worker_died_after_dask_gives_up
     assert "gave up after 2 workers died" in str(killer.error)
     pids = (tmp_path / "killer.pids").read_text().split()
     assert len(pids) == ALLOWED_FAILURES + 1  # Dask ran it again once, then gave up
-    lost = [(e["stage"], e["rescheduled"]) for e in _of(events, "stage.worker_lost")]
-    assert lost == [("killer", True), ("killer", False)]
+    # (a task Dask had queued on a dying worker, e.g. bystander, may see a loss too)
+    lost = [e["rescheduled"] for e in _of(events, "stage.worker_lost") if e["stage"] == "killer"]
+    assert lost == [True, False]
     (failed,) = _of(events, "stage.failed")
     assert (failed["stage"], failed["error_type"]) == ("killer", "WorkerDiedError")
     assert result.stages["after_killer"].status is StageStatus.CANCELLED
@@ -183,7 +184,7 @@ def test_retries_apply_once_dask_gives_up(
     assert len((tmp_path / "retried_killer.pids").read_text().split()) == 4
     (retrying,) = _of(events, "stage.retrying")
     assert retrying["error_type"] == "WorkerDiedError"
-    assert [e["rescheduled"] for e in _of(events, "stage.worker_lost")] == [
+    assert [e["rescheduled"] for e in _of(events, "stage.worker_lost")] == [  # its own only
         True,
         False,
         True,

@@ -29,6 +29,7 @@ __all__ = [
     "Losses",
     "listener",
     "local_cluster_options",
+    "remote_error",
     "task_error",
     "worker_died",
 ]
@@ -107,11 +108,12 @@ class Losses:
         except Exception:  # noqa: BLE001 - a scheduler refusing run_on_scheduler: the default
             self.allowed = int(dask.config.get("distributed.scheduler.allowed-failures"))
 
-    def lost(self, key: Hashable, dask_key: str, worker: str) -> None:
+    def lost(self, keys: list[Hashable], dask_key: str, worker: str) -> None:
+        """The task ``dask_key`` (of calls ``keys``: several for a chunk) lost its worker."""
         seen = self._seen[dask_key] = self._seen.get(dask_key, 0) + 1
-        self._notices.append((key, worker, seen <= self.allowed))
+        self._notices.extend((key, worker, seen <= self.allowed) for key in keys)
 
-    def gave_up(self, key: Hashable, future: Any) -> None:
+    def gave_up(self, keys: list[Hashable], future: Any) -> None:
         """``future`` failed: if Dask gave up on it after lost workers (``KilledWorker``)
         and the last loss was not reported yet (the scheduler may tell the task's end
         before the loss), report it now."""
@@ -120,8 +122,8 @@ class Losses:
             return
         if self._seen.get(future.key, 0) <= self.allowed:
             self._seen[future.key] = self.allowed + 1
-            worker = getattr(error.last_worker, "address", "?")
-            self._notices.append((key, str(worker), False))
+            worker = str(getattr(error.last_worker, "address", "?"))
+            self._notices.extend((key, worker, False) for key in keys)
 
     def drain(self) -> list[tuple[Hashable, str, bool]]:
         notices, self._notices = self._notices, []
@@ -162,6 +164,17 @@ def worker_died(worker: str, stage: str) -> WorkerDiedError:
     return WorkerDiedError(f"Dask worker {worker} died while running {stage!r}")
 
 
+def remote_error(error: BaseException) -> BaseException:
+    """A stage's error as it came back from a worker: unpacked from its `Escaped`, with
+    the worker's traceback as its cause."""
+    if isinstance(error, Escaped):
+        error = error.error  # a SystemExit or KeyboardInterrupt the worker carried back
+    text = getattr(error, REMOTE_TRACEBACK, None)
+    if isinstance(text, str):
+        with_remote_traceback(error, text)
+    return error
+
+
 def task_error(stage: str, future: Any) -> BaseException:
     """The error of an attempt of ``stage`` whose Dask task ended but did not finish."""
     error = future.exception() if future.status == "error" else None
@@ -174,13 +187,8 @@ def task_error(stage: str, future: Any) -> BaseException:
             lost.args = (f"{lost}; {gave_up} (distributed.scheduler.allowed-failures)",)
         lost.__cause__ = error
         return lost
-    if isinstance(error, Escaped):
-        error = error.error  # a SystemExit or KeyboardInterrupt the worker carried back
     if isinstance(error, BaseException):
-        text = getattr(error, REMOTE_TRACEBACK, None)
-        if isinstance(text, str):
-            with_remote_traceback(error, text)
-        return error
+        return remote_error(error)
     return RuntimeError(
         f"stage {stage!r}: its Dask task ended as {future.status!r} (cancelled outside "
         "flowkit, or the scheduler lost it)"

@@ -6,10 +6,11 @@ the Dask future of the task that made it, so data moves worker to worker; the dr
 fetches each output once, for the run's result.
 
 Calls go to the scheduler as soon as the engine has them, without waiting for a free
-worker (Dask queues them), and a call's dependents go too, before it has finished, behind
-its pending future (`flowkit._pipelining`): the scheduler, not the driver, moves a chain
-forward. A call's timeout is therefore enforced where it runs, on the worker, from the
-moment it starts there.
+worker (Dask queues them), in one batch per turn of the driver's loop; the items of a
+``map_over`` stage go in chunks (a few per worker thread), each item with its own outcome.
+A call's dependents go too, before it has finished, behind its pending future
+(`flowkit._pipelining`): the scheduler, not the driver, moves a chain forward. A call's
+timeout is therefore enforced where it runs, on the worker, from the moment it starts.
 
 A worker that dies while it runs a call is Dask's to handle: the scheduler runs the task
 again on another worker (its ``allowed-failures`` setting) and the loss shows in the log
@@ -17,58 +18,34 @@ again on another worker (its ``allowed-failures`` setting) and the loss shows in
 `WorkerDiedError`, and then the stage's retries decide.
 
 What travels to the workers is in `flowkit.executors._dask_pickling`; how a lost
-worker or a failed task becomes a stage's error, in `flowkit.executors._dask_events`.
+worker or a failed task becomes a stage's error, in `flowkit.executors._dask_events`; what
+comes back, in `flowkit.executors._dask_tasks`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import queue
+import math
 import uuid
 from collections.abc import Hashable, Iterable, Mapping
 from typing import Any
 
-import distributed as _distributed
-
 from flowkit._stage import Stage
 from flowkit.errors import PipelineDefinitionError
 from flowkit.executors._dask_client import Connection
-from flowkit.executors._dask_events import Losses, listener, task_error
-from flowkit.executors._dask_pickling import Payloads, output_error, run_on_worker, submit_error
+from flowkit.executors._dask_events import listener
+from flowkit.executors._dask_pickling import Payloads, run_chunk, run_on_worker, submit_error
+from flowkit.executors._dask_tasks import Task, Tasks
 from flowkit.executors._protocol import Completion
 
 __all__ = ["DaskExecutor"]
 
-# distributed is mostly unannotated: go through Any rather than silence every call.
-distributed: Any = _distributed
-
-_POLL_S = 1.0  # how often a blocked wait checks that the client is still connected
 QUEUED = 100_000  # calls in flight at most when the run sets no max_workers
+CHUNKS_PER_THREAD = 4  # map_over items go in about this many chunks per worker thread
+
+Outgoing = tuple[Hashable, Stage, dict[str, Any]]  # a call not sent yet: key, stage, kwargs
 
 
-class _Call:
-    __slots__ = ("future", "name")
-
-    def __init__(self, name: str, future: Any) -> None:
-        self.name = name
-        self.future = future
-
-
-class _Fetched:
-    """A batch of outputs fetched in the background: the calls and the fetch's future."""
-
-    __slots__ = ("done", "finished")
-
-    def __init__(self, finished: list[tuple[Hashable, _Call]], done: Any) -> None:
-        self.finished = finished
-        self.done = done
-
-
-async def _both(values: Any, holders: Any) -> tuple[Any, Any]:
-    return await asyncio.gather(values, holders)
-
-
-class DaskExecutor(Connection):
+class DaskExecutor(Connection, Tasks):
     """Runs each stage call as a task on a Dask cluster (``pip install "flowkit[dask]"``).
 
     Args:
@@ -76,6 +53,9 @@ class DaskExecutor(Connection):
             on 127.0.0.1, no dashboard); a scheduler address such as
             ``"tcp://127.0.0.1:8786"``; or a connected ``distributed.Client``. A cluster or
             Client you give is never closed by flowkit.
+        map_chunk_size: How many ``map_over`` items one Dask task runs (each item keeps its
+            own outcome, retries, timeout and events). Default: the items sent together
+            split into about 4 chunks per worker thread.
         **cluster_options: ``LocalCluster`` options (``n_workers``, ``threads_per_worker``,
             ``memory_limit``, ...) for the private cluster; only with ``address=None``.
 
@@ -94,22 +74,26 @@ class DaskExecutor(Connection):
 
     Raises:
         TypeError: ``cluster_options`` given together with an ``address``.
+        ValueError: ``map_chunk_size`` is not an int >= 1.
     """
 
     enforces_timeouts = True  # on the worker, from the moment the call starts there
 
-    def __init__(self, address: Any = None, **cluster_options: Any) -> None:
-        super().__init__(address, **cluster_options)
-        self._inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._calls: dict[Hashable, _Call] = {}
-        self._early: dict[Hashable, _Call] = {}  # sent before their dependencies ended
-        self._early_done: dict[Hashable, Any] = {}  # early ones that finished meanwhile
-        self._keys: dict[str, Hashable] = {}  # Dask key -> driver key
+    def __init__(
+        self, address: Any = None, *, map_chunk_size: int | None = None, **cluster_options: Any
+    ) -> None:
+        if map_chunk_size is not None and (
+            isinstance(map_chunk_size, bool)
+            or not isinstance(map_chunk_size, int)
+            or map_chunk_size < 1
+        ):
+            raise ValueError(f"map_chunk_size must be an int >= 1, got {map_chunk_size!r}")
+        Connection.__init__(self, address, **cluster_options)
+        Tasks.__init__(self)
+        self.map_chunk_size = map_chunk_size
         self._payloads = Payloads()
-        self._done: list[Completion] = []
-        self._to_fetch: list[tuple[Hashable, _Call]] = []  # finished, output not fetched
-        self._fetching = False  # a batch of outputs is on its way
-        self._losses = Losses()
+        self._outbox: dict[Hashable, Outgoing] = {}
+        self._threads = 1
 
     # -- the Executor protocol -------------------------------------------------------------
 
@@ -127,6 +111,7 @@ class DaskExecutor(Connection):
             client = self._connect()
             self._losses.configure(client)
             listener(client).add(client, self._inbox)
+            self._threads = max(1, sum(client.nthreads().values()))
         except BaseException:
             self.shutdown()
             raise
@@ -134,15 +119,11 @@ class DaskExecutor(Connection):
 
     def submit(self, key: Hashable, stage: Stage, kwargs: dict[str, Any]) -> None:
         try:
-            future = self._send(stage, kwargs, [])
+            self._payloads.get(stage)
         except PipelineDefinitionError as error:
             self._done.append(Completion(key, ok=False, value=error))
             return
-        except Exception as error:  # noqa: BLE001 - reported as the stage's failure
-            self._done.append(Completion(key, ok=False, value=submit_error(stage, kwargs, error)))
-            return
-        self._calls[key] = _Call(stage.name, future)
-        self._keys[future.key] = key
+        self._outbox[key] = (key, stage, kwargs)  # sent with the others at the next wait
 
     def submit_early(
         self,
@@ -160,47 +141,56 @@ class DaskExecutor(Connection):
         if None in futures.values() or None in waits:
             return False
         try:
-            future = self._send(stage, {**kwargs, **futures}, waits)
+            payload = self._payloads.get(stage)
+            future = self._client.submit(
+                run_on_worker,
+                stage.name,
+                payload,
+                {**kwargs, **futures},
+                waits,
+                key=_dask_key(stage),
+                pure=False,
+            )
         except Exception:  # noqa: BLE001 - the usual way reports what is wrong
             return False
-        self._early[key] = _Call(stage.name, future)
-        self._keys[future.key] = key
+        future.add_done_callback(self._inbox.put)
+        self.track(key, Task(stage.name, future), early=True)
         return True
 
     def adopt(self, key: Hashable) -> bool:
         """The early call ``key`` is now wanted as submitted; False if it is gone."""
-        call = self._early.pop(key, None)
-        if call is None:
+        task = self._early.pop(key, None)
+        if task is None:
             return False
-        self._calls[key] = call
+        self._calls[key] = task
         finished = self._early_done.pop(key, None)
         if finished is not None:
-            self._take([finished])
+            self.take([finished])
         return True
 
     def wait(self, timeout: float | None) -> list[Completion]:
+        self._flush()
         if not self._done:
-            self._take(self._receive(timeout))
+            self.take(self.receive(timeout))
         done, self._done = self._done, []
         return done
 
     def cancel(self, key: Hashable) -> None:
-        call = self._forget(key)
-        if call is not None and self._client is not None:
+        if self._outbox.pop(key, None) is not None:
+            return
+        task = self.forget(key)
+        if task is not None and task.index is None and self._client is not None:
             # A running task cannot be interrupted: Dask drops it, and its worker thread
-            # stays busy until the function returns (the result is discarded).
-            self._client.cancel([call.future])
+            # stays busy until the function returns (the result is discarded). A chunk
+            # runs on for its other items.
+            self._client.cancel([task.future])
 
     def shutdown(self) -> None:
-        futures = [call.future for call in (*self._calls.values(), *self._early.values())]
-        for table in (self._calls, self._early, self._early_done, self._keys):
-            table.clear()
-        self._to_fetch.clear()
-        self._fetching = False
+        futures = [task.future for task in (*self._calls.values(), *self._early.values())]
+        self.reset()
+        self._outbox.clear()
         self._payloads.clear()
-        self._done.clear()
-        self._losses.clear()
-        inbox, self._inbox = self._inbox, queue.SimpleQueue()
+        inbox, self._inbox = self._inbox, type(self._inbox)()
         client = self._client
         try:
             if client is not None:
@@ -216,137 +206,80 @@ class DaskExecutor(Connection):
         rescheduled)``; the driver logs each as ``stage.worker_lost``."""
         return self._losses.drain()
 
-    # -- helpers ---------------------------------------------------------------------------
-
-    def _send(self, stage: Stage, kwargs: dict[str, Any], waits: list[Any]) -> Any:
-        payload = self._payloads.get(stage)
-        dask_key = f"{stage.name}-{uuid.uuid4().hex}"  # the dashboard groups by name
-        future = self._client.submit(
-            run_on_worker, stage.name, payload, kwargs, waits, key=dask_key, pure=False
-        )
-        future.add_done_callback(self._inbox.put)
-        return future
+    # -- sending ---------------------------------------------------------------------------
 
     def _future(self, key: Hashable) -> Any:
-        call = self._calls.get(key) or self._early.get(key)
-        return None if call is None else call.future
+        if key in self._outbox:
+            self._flush()
+        task = self._calls.get(key) or self._early.get(key)
+        return None if task is None or task.index is not None else task.future
 
-    def _receive(self, timeout: float | None) -> list[Any]:
-        """What arrived within ``timeout``: done futures and lost workers."""
-        remaining = timeout
-        while True:
-            wait = _POLL_S if remaining is None else max(0.0, min(remaining, _POLL_S))
-            try:
-                items = [self._inbox.get(timeout=wait)]
-                break
-            except queue.Empty:
-                if self._client is None or self._client.status in ("closing", "closed"):
-                    self._fail_all("the Dask client closed while the stage ran")
-                    return []
-                if remaining is not None:
-                    remaining -= wait
-                    if remaining <= 0:
-                        return []
-        while True:
-            try:
-                items.append(self._inbox.get_nowait())
-            except queue.Empty:
-                return items
-
-    def _take(self, items: list[Any]) -> None:
-        finished: list[tuple[Hashable, _Call]] = []
-        for item in items:
-            if isinstance(item, _Fetched):
-                self._fetched(item)
-                continue
-            if not isinstance(item, distributed.Future):
-                self._lost(*item)
-                continue
-            key = self._keys.get(item.key)
-            call = self._calls.get(key) if key is not None else None
-            if call is None or call.future is not item:
-                if key in self._early:
-                    self._early_done[key] = item  # reported once adopted
-                continue  # else cancelled or timed out: a late result is void
-            if item.status == "finished":
-                finished.append((key, call))
+    def _flush(self) -> None:
+        """Send what was submitted since the last time: calls in one batch, the items of
+        each ``map_over`` stage in chunks."""
+        if not self._outbox:
+            return
+        outgoing = list(self._outbox.values())
+        self._outbox.clear()
+        singles: list[Outgoing] = []
+        items: dict[int, list[Outgoing]] = {}
+        for call in outgoing:
+            if call[1].map_over is None:
+                singles.append(call)
             else:
-                self._forget(key)
-                self._losses.gave_up(key, item)
-                self._done.append(Completion(key, ok=False, value=task_error(call.name, item)))
-        if finished:
-            self._to_fetch.extend(finished)
-        if self._to_fetch and not self._fetching:
-            self._fetch_later()
-
-    def _fetch_later(self) -> None:
-        """Fetch the finished outputs (and where they are) in the background, in one
-        batch, which comes back through the inbox as a `_Fetched`. One batch at a time:
-        what finishes meanwhile makes the next batch (each fetch costs the scheduler)."""
-        finished, self._to_fetch = self._to_fetch, []
-        futures = [call.future for _, call in finished]
-        client = self._client
-        try:
-            values = client.gather(futures, asynchronous=True)
-            holders = client.scheduler.who_has(keys=[future.key for future in futures])
-            fetching = asyncio.run_coroutine_threadsafe(
-                _both(values, holders), client.loop.asyncio_loop
+                items.setdefault(id(call[1]), []).append(call)
+        if singles:
+            self._send(singles)
+        for calls in items.values():
+            size = self.map_chunk_size or math.ceil(
+                len(calls) / (CHUNKS_PER_THREAD * self._threads)
             )
-        except Exception:  # noqa: BLE001 - then fetch them here and now
-            self._done.extend(self._fetch(finished))
-            return
-        self._fetching = True
-        fetching.add_done_callback(lambda done: self._inbox.put(_Fetched(finished, done)))
+            for start in range(0, len(calls), size):
+                self._send_chunk(calls[start : start + size])
 
-    def _fetched(self, batch: _Fetched) -> None:
-        self._fetching = False
-        wanted = [(key, call) for key, call in batch.finished if self._calls.get(key) is call]
+    def _send(self, calls: list[Outgoing]) -> None:
         try:
-            values, holders = batch.done.result()
-        except Exception:  # noqa: BLE001 - an output that cannot travel: find which
-            self._done.extend(self._fetch(wanted))
+            futures = self._client.map(
+                run_on_worker,
+                [stage.name for _, stage, _ in calls],
+                [self._payloads.get(stage) for _, stage, _ in calls],
+                [kwargs for _, _, kwargs in calls],
+                [[] for _ in calls],
+                key=[_dask_key(stage) for _, stage, _ in calls],
+                pure=False,
+            )
+        except Exception as error:  # noqa: BLE001 - one call does not travel: find which
+            if len(calls) > 1:
+                for call in calls:
+                    self._send([call])
+                return
+            key, stage, kwargs = calls[0]
+            self._done.append(Completion(key, ok=False, value=submit_error(stage, kwargs, error)))
             return
-        for (key, call), value in zip(batch.finished, values, strict=True):
-            if self._calls.get(key) is call:  # else cancelled meanwhile: void
-                self._forget(key)
-                where = holders.get(call.future.key) or (None,)
-                self._done.append(Completion(key, True, value, ref=call.future, worker=where[0]))
+        for (key, stage, _), future in zip(calls, futures, strict=True):
+            future.add_done_callback(self._inbox.put)
+            self.track(key, Task(stage.name, future))
 
-    def _fetch(self, finished: list[tuple[Hashable, _Call]]) -> list[Completion]:
-        futures = [call.future for _, call in finished]
+    def _send_chunk(self, calls: list[Outgoing]) -> None:
+        stage = calls[0][1]
         try:
-            values = self._client.gather(futures)
-            holders = self._client.who_has(futures)
-        except Exception:  # noqa: BLE001 - an output that cannot travel: find which
-            if len(finished) > 1:
-                return [c for one in finished for c in self._fetch([one])]
-            key, call = finished[0]
-            self._forget(key)
-            return [Completion(key, ok=False, value=output_error(call.name, call.future))]
-        done = []
-        for (key, call), value in zip(finished, values, strict=True):
-            self._forget(key)
-            where = holders.get(call.future.key) or (None,)
-            done.append(Completion(key, True, value, ref=call.future, worker=where[0]))
-        return done
+            future = self._client.submit(
+                run_chunk,
+                stage.name,
+                self._payloads.get(stage),
+                [kwargs for _, _, kwargs in calls],
+                key=_dask_key(stage),
+                pure=False,
+            )
+        except Exception as error:  # noqa: BLE001 - each item reports what does not travel
+            for key, _, kwargs in calls:
+                failed = submit_error(stage, kwargs, error)
+                self._done.append(Completion(key, ok=False, value=failed))
+            return
+        future.add_done_callback(self._inbox.put)
+        for index, (key, _, _) in enumerate(calls):
+            self.track(key, Task(stage.name, future, index))
 
-    def _lost(self, worker: str, dask_keys: frozenset[str]) -> None:
-        # Not a failed attempt: Dask runs the task again elsewhere, or fails its future
-        # with KilledWorker once it gives up (then `task_error` makes it WorkerDiedError).
-        for dask_key in dask_keys:
-            key = self._keys.get(dask_key)
-            if key is not None and key in self._calls:
-                self._losses.lost(key, dask_key, worker)
 
-    def _fail_all(self, reason: str) -> None:
-        for key, call in list(self._calls.items()):
-            self._forget(key)
-            error = ConnectionError(f"stage {call.name!r}: {reason}")
-            self._done.append(Completion(key, ok=False, value=error))
-
-    def _forget(self, key: Hashable) -> _Call | None:
-        call = self._calls.pop(key, None) or self._early.pop(key, None)
-        self._early_done.pop(key, None)
-        if call is not None:
-            self._keys.pop(call.future.key, None)
-        return call
+def _dask_key(stage: Stage) -> str:
+    return f"{stage.name}-{uuid.uuid4().hex}"  # the dashboard groups tasks by name
