@@ -31,11 +31,33 @@ from flowkit._status import StageStatus
 if TYPE_CHECKING:
     from flowkit._engine import Run
 
-__all__ = ["EARLY_LIMIT", "Early", "EarlyCalls"]
+__all__ = ["EARLY_LIMIT", "Early", "EarlyCalls", "Withdrawn", "withdraw"]
 
 PENDING, SUCCESS, SKIPPED = StageStatus.PENDING, StageStatus.SUCCESS, StageStatus.SKIPPED
 _NOT_EARLY = CONDITIONAL | CONTEXT_ARG | FAN_OUT | GROUP | CACHED
 EARLY_LIMIT = 10_000  # early calls outstanding at most (bounds what waits in the executor)
+
+
+class Withdrawn(Exception):  # noqa: N818 - an outcome, not an error anyone sees
+    """The outcome of a call the executor never started because the run was stopping
+    (fail-fast came while the call waited in the executor's queue)."""
+
+
+def withdraw(run: Run, call: Call) -> None:
+    """End ``call``, which never started: its attempt does not count, and it ends as if
+    it had waited for a free worker when fail-fast came (a first attempt: the stage never
+    started; a retry: cut while it waited)."""
+    from flowkit._fanout import item_settled
+    from flowkit._state import FAIL_FAST, NOT_STARTED
+
+    k = call.node
+    if call.item is not None:
+        run.fans[k].attempts[call.item] -= 1
+        item_settled(run, k, call.item, None, None)
+        return
+    run.attempts[k] -= 1
+    reason = FAIL_FAST if run.attempts[k] else NOT_STARTED
+    run.conclude(k, StageStatus.CANCELLED, reason=reason)
 
 
 class Early:
@@ -61,6 +83,7 @@ class EarlyCalls:
         self.live: dict[Hashable, int] = {}
         self.succeeded: dict[Hashable, int] = {}
         self.early: dict[Hashable, Early] = {}
+        self.stopped = False
         self._count = 0
 
     def number(self, key: Hashable) -> int:
@@ -89,8 +112,19 @@ class EarlyCalls:
         if ok and number is not None:
             self.succeeded[key] = number
 
+    def stop(self) -> None:
+        """The run is stopping (fail-fast): no early call will be opened, and calls still
+        waiting in the executor's queue must not start (they come back `Withdrawn`)."""
+        if self.stopped:
+            return
+        self.stopped = True
+        self.drop_all()
+        withdraw_queued = getattr(self.executor, "withdraw_queued", None)
+        if withdraw_queued is not None:
+            withdraw_queued()
+
     def drop_all(self) -> None:
-        """The run is stopping: no early call will be opened."""
+        """No early call will be opened: cancel them."""
         for key in self.early:
             self.live.pop(key, None)
             self.executor.cancel(key)

@@ -24,9 +24,11 @@ from flowkit.errors import WorkerDiedError
 
 __all__ = [
     "REMOTE_TRACEBACK",
+    "STARTED_TOPIC",
     "Escaped",
     "LossListener",
     "Losses",
+    "Started",
     "listener",
     "local_cluster_options",
     "remote_error",
@@ -46,11 +48,25 @@ class Escaped(Exception):  # noqa: N818 - it carries, it is not the error
         self.error = error
 
 
-class LossListener:
-    """Hands a client's ``remove-worker`` scheduler events to the executors using it (a
-    Client keeps one handler per topic, so executors sharing a Client share a listener).
+STARTED_TOPIC = "flowkit-started"  # a task's start, logged by the worker running it
 
-    Each inbox receives ``(worker address, frozenset of the Dask keys it was running)``.
+
+class Started:
+    """A task started on a worker (its Dask key), as heard from the scheduler."""
+
+    __slots__ = ("dask_key",)
+
+    def __init__(self, dask_key: str) -> None:
+        self.dask_key = dask_key
+
+
+class LossListener:
+    """Hands a client's ``remove-worker`` scheduler events and the starts of flowkit's
+    tasks to the executors using it (a Client keeps one handler per topic, so executors
+    sharing a Client share a listener).
+
+    Each inbox receives ``(worker address, frozenset of the Dask keys it was running)``
+    per lost worker, and a `Started` per task started.
     """
 
     def __init__(self) -> None:
@@ -61,6 +77,7 @@ class LossListener:
         with self.lock:
             if not self.inboxes:
                 client.subscribe_topic("all", self.handle)
+                client.subscribe_topic(STARTED_TOPIC, self.handle_started)
             self.inboxes[id(inbox)] = inbox
 
     def remove(self, client: Any, inbox: queue.SimpleQueue[Any]) -> None:
@@ -68,6 +85,7 @@ class LossListener:
             removed = self.inboxes.pop(id(inbox), None) is not None
             if removed and not self.inboxes and client.status == "running":
                 client.unsubscribe_topic("all")
+                client.unsubscribe_topic(STARTED_TOPIC)
 
     def handle(self, event: tuple[float, Any]) -> None:
         msg = event[1]
@@ -79,6 +97,12 @@ class LossListener:
         with self.lock:
             for inbox in self.inboxes.values():
                 inbox.put(lost)
+
+    def handle_started(self, event: tuple[float, Any]) -> None:
+        started = Started(str(event[1]))
+        with self.lock:
+            for inbox in self.inboxes.values():
+                inbox.put(started)
 
 
 _listeners: weakref.WeakKeyDictionary[Any, LossListener] = weakref.WeakKeyDictionary()

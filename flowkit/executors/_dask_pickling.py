@@ -15,22 +15,47 @@ from typing import Any
 import distributed
 
 from flowkit._calls import call_sync
+from flowkit._pipelining import Withdrawn
 from flowkit._stage import Stage
 from flowkit._traceback import format_error
 from flowkit.errors import PipelineDefinitionError
-from flowkit.executors._dask_events import REMOTE_TRACEBACK, Escaped
+from flowkit.executors._dask_events import REMOTE_TRACEBACK, STARTED_TOPIC, Escaped
 from flowkit.executors._protocol import unpicklable_argument
 
-__all__ = ["Payloads", "output_error", "run_chunk", "run_on_worker", "submit_error"]
+__all__ = ["Payloads", "output_error", "run_chunk", "run_on_worker", "stop_run", "submit_error"]
 
 _cloudpickle: Any = importlib.import_module("cloudpickle")  # a dask dependency, untyped
 
 
-def run_on_worker(name: str, payload: bytes, kwargs: dict[str, Any], after: object = ()) -> Any:
+_STOPPED: set[str] = set()  # in a worker process: the runs whose queued calls must not start
+
+
+def stop_run(token: str) -> None:
+    """Run on every worker when run ``token`` stops (fail-fast): its calls still queued
+    there come back `Withdrawn` instead of starting."""
+    _STOPPED.add(token)
+
+
+def _may_start(token: str) -> bool:
+    """False when the run stopped; else the start is logged for the driver (which emits
+    ``stage.started`` then) and the call goes ahead."""
+    if token in _STOPPED:
+        return False
+    worker = distributed.get_worker()
+    worker.log_event(STARTED_TOPIC, str(worker.get_current_task()))
+    return True
+
+
+def run_on_worker(
+    name: str, payload: bytes, kwargs: dict[str, Any], after: object, token: str
+) -> Any:
     """The task every stage call becomes: load the stage, call it once, within its timeout
-    (counted from here: a call may have waited in the scheduler's queue first). ``after``
-    holds the pending results of ordering-only dependencies: Dask starts the task once
-    they exist, and its arguments' futures arrive here as their values."""
+    (counted from here: a call may have waited in the scheduler's queue first), unless run
+    ``token`` stopped meanwhile. ``after`` holds the pending results of ordering-only
+    dependencies: Dask starts the task once they exist (arguments' futures arrive here as
+    their values)."""
+    if not _may_start(token):
+        raise Withdrawn(name)  # raised: dependents queued behind it never start either
     stage = _load(name, payload)
     try:
         return call_sync(stage, kwargs)
@@ -38,13 +63,17 @@ def run_on_worker(name: str, payload: bytes, kwargs: dict[str, Any], after: obje
         raise _travelling(error) from None
 
 
-def run_chunk(name: str, payload: bytes, kwargs_list: list[dict[str, Any]]) -> list[Any]:
+def run_chunk(name: str, payload: bytes, kwargs_list: list[dict[str, Any]], token: str) -> Any:
     """The task a chunk of ``map_over`` items becomes: each item called once, within its
     timeout, with an outcome of its own, ``(True, output)`` or ``(False, error)``: one
-    failing item never fails the others."""
+    failing item never fails the others (and items after run ``token`` stopped do not
+    start: their error is `Withdrawn`)."""
     stage = _load(name, payload)
     outcomes: list[Any] = []
     for kwargs in kwargs_list:
+        if token in _STOPPED:
+            outcomes.append((False, Withdrawn(name)))
+            continue
         try:
             output = call_sync(stage, kwargs)
         except BaseException as error:  # noqa: BLE001 - this item's outcome

@@ -12,7 +12,7 @@ from typing import Any
 
 import distributed as _distributed
 
-from flowkit.executors._dask_events import Losses, remote_error, task_error
+from flowkit.executors._dask_events import Losses, Started, remote_error, task_error
 from flowkit.executors._dask_pickling import output_error
 from flowkit.executors._protocol import Completion
 
@@ -67,6 +67,7 @@ class Tasks:
         self._to_fetch: Finished = []  # finished, output not fetched yet
         self._fetching = False  # a batch of outputs is on its way
         self._losses = Losses()
+        self._starts: list[Hashable] = []
 
     def track(self, key: Hashable, task: Task, *, early: bool = False) -> None:
         (self._early if early else self._calls)[key] = task
@@ -79,6 +80,7 @@ class Tasks:
         self._fetching = False
         self._done.clear()
         self._losses.clear()
+        self._starts.clear()
 
     def receive(self, timeout: float | None) -> list[Any]:
         """What arrived within ``timeout``: done futures, fetched batches, lost workers."""
@@ -108,10 +110,28 @@ class Tasks:
                 self._fetched(item)
             elif isinstance(item, distributed.Future):
                 self._ended(item)
+            elif isinstance(item, Started):
+                self._started_task(item.dask_key)
             else:
                 self._lost(*item)
         if self._to_fetch and not self._fetching:
             self._fetch_later()
+
+    def _started_task(self, dask_key: str) -> None:
+        for key in self._keys.get(dask_key, ()):
+            task = self._calls.get(key) or self._early.get(key)
+            if task is not None and task.index is None:
+                self._starts.append(key)
+
+    def started(self) -> list[Hashable]:
+        """The calls that started on a worker since the last time (their keys)."""
+        starts, self._starts = self._starts, []
+        return starts
+
+    def worker_losses(self) -> list[tuple[Hashable, str, bool]]:
+        """The workers lost under calls since the last time: ``(key, worker address,
+        rescheduled)``; the driver logs each as ``stage.worker_lost``."""
+        return self._losses.drain()
 
     def _ended(self, future: Any) -> None:
         keys = self._keys.get(future.key, ())

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import attrs
 
 from flowkit._calls import Call
-from flowkit._events import emit_worker_lost
-from flowkit._pipelining import EarlyCalls
+from flowkit._events import emit_started, emit_worker_lost
+from flowkit._pipelining import EarlyCalls, Withdrawn
 from flowkit._stage import Stage
 
 if TYPE_CHECKING:
@@ -98,9 +98,12 @@ class ObjectPool:
         self._refs: dict[tuple[tuple[int, ...], int], Any] = {}
         self._early = EarlyCalls(executor) if hasattr(executor, "submit_early") else None
         self._root: Any = None
+        self._started: dict[Hashable, int] = {}  # key -> attempt whose start was logged
 
     def open(self, scheduler: Scheduler) -> None:
         self._root = scheduler.run.root
+        if getattr(self.executor, "reports_starts", False):
+            self._root.starts_elsewhere = True  # then `_log_starts` emits stage.started
         try:
             self.capacity = max(1, self.executor.start(self.max_workers))
         except BaseException:
@@ -133,8 +136,8 @@ class ObjectPool:
 
     def wait(self, timeout: float | None) -> list[Report]:
         early = self._early
-        if early is not None and early.early and self._root.stopping:
-            early.drop_all()
+        if early is not None and self._root.stopping:
+            early.stop()
         try:
             completions = self.executor.wait(timeout)
         except Exception as error:  # noqa: BLE001 - a transport error fails what is in flight
@@ -143,6 +146,8 @@ class ObjectPool:
         losses = getattr(self.executor, "worker_losses", None)
         if losses is not None:
             self._log_losses(losses())
+        if self._root.starts_elsewhere:
+            self._log_starts(self.executor.started(), completions)  # type: ignore[attr-defined]
         reports: list[Report] = []
         for done in completions:
             call = self._calls.pop(done.key, None)
@@ -154,6 +159,18 @@ class ObjectPool:
                 self._refs[call.run.path, call.node] = done.ref
             reports.append((call, done.ok, done.value, done.worker))
         return reports
+
+    def _log_starts(self, started: list[Hashable], completions: list[Completion]) -> None:
+        """``stage.started`` of each call that started where it runs (and of one that
+        ended before its start was heard of), once per attempt; items have none."""
+        emitted = self._started
+        for key in (*started, *(c.key for c in completions if c.value.__class__ is not Withdrawn)):
+            call = self._calls.get(key)
+            if call is None or call.item is not None or emitted.get(key) == call.attempt:
+                continue
+            emitted[key] = call.attempt
+            if call.run.events.info:
+                emit_started(call.run.events, call)
 
     def _log_losses(self, losses: list[tuple[Hashable, str, bool]]) -> None:
         for key, worker, rescheduled in losses:

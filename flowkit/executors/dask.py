@@ -33,7 +33,13 @@ from flowkit._stage import Stage
 from flowkit.errors import PipelineDefinitionError
 from flowkit.executors._dask_client import Connection
 from flowkit.executors._dask_events import listener
-from flowkit.executors._dask_pickling import Payloads, run_chunk, run_on_worker, submit_error
+from flowkit.executors._dask_pickling import (
+    Payloads,
+    run_chunk,
+    run_on_worker,
+    stop_run,
+    submit_error,
+)
 from flowkit.executors._dask_tasks import Task, Tasks
 from flowkit.executors._protocol import Completion
 
@@ -78,15 +84,12 @@ class DaskExecutor(Connection, Tasks):
     """
 
     enforces_timeouts = True  # on the worker, from the moment the call starts there
+    reports_starts = True  # `started`: stage.started comes when a call starts on a worker
 
     def __init__(
         self, address: Any = None, *, map_chunk_size: int | None = None, **cluster_options: Any
     ) -> None:
-        if map_chunk_size is not None and (
-            isinstance(map_chunk_size, bool)
-            or not isinstance(map_chunk_size, int)
-            or map_chunk_size < 1
-        ):
+        if map_chunk_size is not None and not _positive_int(map_chunk_size):
             raise ValueError(f"map_chunk_size must be an int >= 1, got {map_chunk_size!r}")
         Connection.__init__(self, address, **cluster_options)
         Tasks.__init__(self)
@@ -94,6 +97,7 @@ class DaskExecutor(Connection, Tasks):
         self._payloads = Payloads()
         self._outbox: dict[Hashable, Outgoing] = {}
         self._threads = 1
+        self._token = ""  # this run's, for the workers (see `withdraw_queued`)
 
     # -- the Executor protocol -------------------------------------------------------------
 
@@ -112,6 +116,7 @@ class DaskExecutor(Connection, Tasks):
             self._losses.configure(client)
             listener(client).add(client, self._inbox)
             self._threads = max(1, sum(client.nthreads().values()))
+            self._token = uuid.uuid4().hex
         except BaseException:
             self.shutdown()
             raise
@@ -148,6 +153,7 @@ class DaskExecutor(Connection, Tasks):
                 payload,
                 {**kwargs, **futures},
                 waits,
+                self._token,
                 key=_dask_key(stage),
                 pure=False,
             )
@@ -201,10 +207,12 @@ class DaskExecutor(Connection, Tasks):
             if not self._kept:
                 self.close()
 
-    def worker_losses(self) -> list[tuple[Hashable, str, bool]]:
-        """The workers lost under calls since the last time: ``(key, worker address,
-        rescheduled)``; the driver logs each as ``stage.worker_lost``."""
-        return self._losses.drain()
+    def withdraw_queued(self) -> None:
+        """Fail-fast: calls still queued on the cluster must not start; each comes back
+        `Withdrawn` when a worker thread reaches it (running ones finish)."""
+        if self._client is not None and self._client.status == "running":
+            self._flush()
+            self._client.run(stop_run, self._token)
 
     # -- sending ---------------------------------------------------------------------------
 
@@ -245,6 +253,7 @@ class DaskExecutor(Connection, Tasks):
                 [self._payloads.get(stage) for _, stage, _ in calls],
                 [kwargs for _, _, kwargs in calls],
                 [[] for _ in calls],
+                [self._token] * len(calls),
                 key=[_dask_key(stage) for _, stage, _ in calls],
                 pure=False,
             )
@@ -268,6 +277,7 @@ class DaskExecutor(Connection, Tasks):
                 stage.name,
                 self._payloads.get(stage),
                 [kwargs for _, _, kwargs in calls],
+                self._token,
                 key=_dask_key(stage),
                 pure=False,
             )
@@ -279,6 +289,10 @@ class DaskExecutor(Connection, Tasks):
         future.add_done_callback(self._inbox.put)
         for index, (key, _, _) in enumerate(calls):
             self.track(key, Task(stage.name, future, index))
+
+
+def _positive_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
 def _dask_key(stage: Stage) -> str:
