@@ -145,6 +145,59 @@ def test_a_timeout_counts_from_the_start_on_the_worker_not_the_time_queued(
     assert result["queued_quick"] == "in time"
 
 
+def test_fail_fast_withdraws_calls_still_waiting_in_the_cluster_s_queue(
+    executor: DaskExecutor, tmp_path: Path, events: list[dict[str, Any]]
+) -> None:
+    """Both workers are busy when ``judged`` fails: the ``waiting_*`` calls, queued on the
+    cluster, never start (no ``stage.started``), while the busy ones finish."""
+
+    def stopped_everywhere() -> bool:
+        from flowkit.executors import _dask_pickling
+
+        token = executor._token  # this run's
+        return all(executor.client.run(lambda: token in _dask_pickling._STOPPED).values())
+
+    def release_once_withdrawn() -> None:
+        _until(lambda: any(e["event"] == "stage.failed" for e in events))
+        _until(stopped_everywhere)
+        (tmp_path / "busy.release").touch()
+
+    releaser = _in_background(release_once_withdrawn)
+    result = early.withdrawn.run({"workdir": str(tmp_path)}, executor=executor)
+    releaser.join(LIMIT_S)
+
+    assert result.stages["judged"].status is StageStatus.FAILED
+    assert (result["busy_a"], result["busy_b"]) == ("a", "b")  # running ones finish
+    for name in ("waiting_1", "waiting_2", "waiting_3"):
+        stage = result.stages[name]
+        assert (stage.status, stage.attempts) == (StageStatus.CANCELLED, 0), name
+        assert _sequence(events, name) == ["stage.cancelled"], name
+    assert early.runs(str(tmp_path), "waiting") == 0
+
+
+def test_stage_started_comes_when_the_call_starts_on_a_worker(
+    executor: DaskExecutor, tmp_path: Path, events: list[dict[str, Any]]
+) -> None:
+    """``queued_quick`` waits in the queue while both workers are busy: its
+    ``stage.started`` comes after the busy ones were released, not when it was sent."""
+    started_before_release: list[bool] = []
+
+    def hold_the_workers() -> None:
+        early.wait_for(tmp_path / "blocker_a.started")
+        early.wait_for(tmp_path / "blocker_b.started")
+        started = [e for e in events if e.get("stage") == "queued_quick"]
+        started_before_release.append(bool(started))
+        (tmp_path / "blockers.release").touch()
+
+    holder = _in_background(hold_the_workers)
+    result = early.queued.run({"workdir": str(tmp_path)}, executor=executor)
+    holder.join(LIMIT_S)
+
+    assert result.ok
+    assert started_before_release == [False]
+    assert _sequence(events, "queued_quick") == ["stage.started", "stage.succeeded"]
+
+
 # -- map_over in chunks ------------------------------------------------------------------------
 
 

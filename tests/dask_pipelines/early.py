@@ -191,3 +191,56 @@ def queued_quick(workdir: str) -> str:
 
 
 queued = Pipeline([blocker_a, blocker_b, queued_quick], name="queued")
+
+# -- fail-fast while calls wait in the cluster's queue ----------------------------------------
+
+
+@stage
+def tick() -> int:
+    return 0
+
+
+@stage
+def busy_a(workdir: str) -> str:
+    (Path(workdir) / "busy_a.started").touch()
+    wait_for(Path(workdir) / "busy.release")
+    return "a"
+
+
+@stage
+def busy_b(workdir: str) -> str:
+    (Path(workdir) / "busy_b.started").touch()
+    wait_for(Path(workdir) / "busy.release")
+    return "b"
+
+
+@stage
+def waiting_1(workdir: str) -> int:
+    return bump(workdir, "waiting")
+
+
+@stage
+def waiting_2(workdir: str) -> int:
+    return bump(workdir, "waiting")
+
+
+@stage
+def waiting_3(workdir: str) -> int:
+    return bump(workdir, "waiting")
+
+
+def _raises_once_both_busy(workdir: str) -> bool:
+    """A condition (evaluated in the driver) that fails once both workers are busy."""
+    wait_for(Path(workdir) / "busy_a.started")
+    wait_for(Path(workdir) / "busy_b.started")
+    raise LookupError("the condition fails while calls wait in the queue")
+
+
+@stage(when=_raises_once_both_busy, depends_on="tick")
+def judged(workdir: str) -> str:
+    return "never"
+
+
+withdrawn = Pipeline(
+    [tick, busy_a, busy_b, waiting_1, waiting_2, waiting_3, judged], name="withdrawn"
+)
