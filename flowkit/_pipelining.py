@@ -21,6 +21,8 @@ an interrupt) is cancelled; its task never ran, since a failed input fails it un
 
 from __future__ import annotations
 
+import signal
+import threading
 from collections.abc import Hashable
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +33,7 @@ from flowkit._status import StageStatus
 if TYPE_CHECKING:
     from flowkit._engine import Run
 
-__all__ = ["EARLY_LIMIT", "Early", "EarlyCalls", "Withdrawn", "withdraw"]
+__all__ = ["EARLY_LIMIT", "DeferredInterrupt", "Early", "EarlyCalls", "Withdrawn", "withdraw"]
 
 PENDING, SUCCESS, SKIPPED = StageStatus.PENDING, StageStatus.SUCCESS, StageStatus.SKIPPED
 _NOT_EARLY = CONDITIONAL | CONTEXT_ARG | FAN_OUT | GROUP | CACHED
@@ -112,15 +114,17 @@ class EarlyCalls:
         if ok and number is not None:
             self.succeeded[key] = number
 
-    def stop(self) -> None:
-        """The run is stopping (fail-fast): no early call will be opened, and calls still
-        waiting in the executor's queue must not start (they come back `Withdrawn`)."""
+    def stop(self, interrupted: bool) -> None:
+        """The run is stopping: no early call will be opened; on fail-fast, calls still
+        waiting in the executor's queue must not start either (they come back
+        `Withdrawn`). An interrupt cancels them at the end instead, without a round trip
+        inside the second it waits for running calls."""
         if self.stopped:
             return
         self.stopped = True
         self.drop_all()
         withdraw_queued = getattr(self.executor, "withdraw_queued", None)
-        if withdraw_queued is not None:
+        if withdraw_queued is not None and not interrupted:
             withdraw_queued()
 
     def drop_all(self) -> None:
@@ -208,3 +212,40 @@ def _early_arguments(
         elif status[d] is not SUCCESS and status[d] is not SKIPPED:
             return None, {}, ()  # not on the executor yet, failed or cancelled
     return kwargs, pending, tuple(after)
+
+
+class DeferredInterrupt:
+    """Ctrl-C (and SIGTERM, which flowkit maps to it) while the driver records outcomes.
+
+    Early dependents run ahead of the driver: a stage that waits for a signal may already
+    run while the driver still records the dependency that finished just before it. The
+    default handler would raise `KeyboardInterrupt` wherever the driver is, and an outcome
+    being recorded would be lost. While installed (main thread only, and only over
+    Python's default handler), a signal is noted and the executor woken instead; the pool
+    raises it at its next ``wait``, between outcomes.
+    """
+
+    def __init__(self, wake: Any) -> None:
+        self.wake = wake
+        self.caught = False
+        self._previous: Any = None
+
+    def install(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            self._previous = signal.signal(signal.SIGINT, self._note)
+
+    def uninstall(self) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+
+    def raise_caught(self) -> None:
+        if self.caught:
+            self.caught = False
+            raise KeyboardInterrupt
+
+    def _note(self, signum: int, frame: Any) -> None:
+        self.caught = True
+        self.wake()

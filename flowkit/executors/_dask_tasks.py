@@ -49,6 +49,7 @@ async def _both(values: Any, holders: Any) -> tuple[Any, Any]:
 
 
 Finished = list[tuple[Hashable, Task]]
+_WAKE = object()  # put in the inbox to end a blocked wait
 
 
 class Tasks:
@@ -68,6 +69,10 @@ class Tasks:
         self._fetching = False  # a batch of outputs is on its way
         self._losses = Losses()
         self._starts: list[Hashable] = []
+
+    def wake(self) -> None:
+        """End a blocked `receive` (safe from a signal handler: SimpleQueue.put is)."""
+        self._inbox.put(_WAKE)
 
     def track(self, key: Hashable, task: Task, *, early: bool = False) -> None:
         (self._early if early else self._calls)[key] = task
@@ -112,6 +117,8 @@ class Tasks:
                 self._ended(item)
             elif isinstance(item, Started):
                 self._started_task(item.dask_key)
+            elif item is _WAKE:
+                continue
             else:
                 self._lost(*item)
         if self._to_fetch and not self._fetching:

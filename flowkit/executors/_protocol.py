@@ -11,7 +11,7 @@ import attrs
 
 from flowkit._calls import Call
 from flowkit._events import emit_started, emit_worker_lost
-from flowkit._pipelining import EarlyCalls, Withdrawn
+from flowkit._pipelining import DeferredInterrupt, EarlyCalls, Withdrawn
 from flowkit._stage import Stage
 
 if TYPE_CHECKING:
@@ -97,6 +97,8 @@ class ObjectPool:
         self._calls: dict[Hashable, Call] = {}
         self._refs: dict[tuple[tuple[int, ...], int], Any] = {}
         self._early = EarlyCalls(executor) if hasattr(executor, "submit_early") else None
+        wake = getattr(executor, "wake", None)
+        self._interrupt = DeferredInterrupt(wake) if self._early and wake else None
         self._root: Any = None
         self._started: dict[Hashable, int] = {}  # key -> attempt whose start was logged
 
@@ -104,6 +106,8 @@ class ObjectPool:
         self._root = scheduler.run.root
         if getattr(self.executor, "reports_starts", False):
             self._root.starts_elsewhere = True  # then `_log_starts` emits stage.started
+        if self._interrupt is not None:
+            self._interrupt.install()
         try:
             self.capacity = max(1, self.executor.start(self.max_workers))
         except BaseException:
@@ -135,9 +139,11 @@ class ObjectPool:
         return kwargs
 
     def wait(self, timeout: float | None) -> list[Report]:
+        if self._interrupt is not None:
+            self._interrupt.raise_caught()  # between outcomes: none is lost
         early = self._early
         if early is not None and self._root.stopping:
-            early.stop()
+            early.stop(self._root.interrupted)
         try:
             completions = self.executor.wait(timeout)
         except Exception as error:  # noqa: BLE001 - a transport error fails what is in flight
@@ -185,6 +191,8 @@ class ObjectPool:
                 self._early.ended(call.key, False)
 
     def close(self) -> None:
+        if self._interrupt is not None:
+            self._interrupt.uninstall()
         if self._early is not None:
             self._early.drop_all()
         self._refs.clear()
