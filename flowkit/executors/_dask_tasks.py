@@ -69,10 +69,25 @@ class Tasks:
         self._fetching = False  # a batch of outputs is on its way
         self._losses = Losses()
         self._starts: list[Hashable] = []
+        self._early_started: set[Hashable] = set()
 
     def wake(self) -> None:
         """End a blocked `receive` (safe from a signal handler: SimpleQueue.put is)."""
         self._inbox.put(_WAKE)
+
+    def adopt(self, key: Hashable) -> bool:
+        """The early call ``key`` is now wanted as submitted; False if it is gone."""
+        task = self._early.pop(key, None)
+        if task is None:
+            return False
+        self._calls[key] = task
+        if key in self._early_started:
+            self._early_started.discard(key)
+            self._starts.append(key)
+        finished = self._early_done.pop(key, None)
+        if finished is not None:
+            self.take([finished])
+        return True
 
     def track(self, key: Hashable, task: Task, *, early: bool = False) -> None:
         (self._early if early else self._calls)[key] = task
@@ -81,6 +96,7 @@ class Tasks:
     def reset(self) -> None:
         for table in (self._calls, self._early, self._early_done, self._keys):
             table.clear()
+        self._early_started.clear()
         self._to_fetch.clear()
         self._fetching = False
         self._done.clear()
@@ -126,8 +142,9 @@ class Tasks:
 
     def _started_task(self, dask_key: str) -> None:
         for key in self._keys.get(dask_key, ()):
-            task = self._calls.get(key) or self._early.get(key)
-            if task is not None and task.index is None:
+            if key in self._early:
+                self._early_started.add(key)  # reported once adopted
+            elif (task := self._calls.get(key)) is not None and task.index is None:
                 self._starts.append(key)
 
     def started(self) -> list[Hashable]:

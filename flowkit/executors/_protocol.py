@@ -152,7 +152,7 @@ class ObjectPool:
         losses = getattr(self.executor, "worker_losses", None)
         if losses is not None:
             self._log_losses(losses())
-        if self._root.starts_elsewhere:
+        if self._root is not None and self._root.starts_elsewhere:
             self._log_starts(self.executor.started(), completions)  # type: ignore[attr-defined]
         reports: list[Report] = []
         for done in completions:

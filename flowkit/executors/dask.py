@@ -163,17 +163,6 @@ class DaskExecutor(Connection, Tasks):
         self.track(key, Task(stage.name, future), early=True)
         return True
 
-    def adopt(self, key: Hashable) -> bool:
-        """The early call ``key`` is now wanted as submitted; False if it is gone."""
-        task = self._early.pop(key, None)
-        if task is None:
-            return False
-        self._calls[key] = task
-        finished = self._early_done.pop(key, None)
-        if finished is not None:
-            self.take([finished])
-        return True
-
     def wait(self, timeout: float | None) -> list[Completion]:
         self._flush()
         if not self._done:
