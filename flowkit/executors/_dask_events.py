@@ -52,12 +52,14 @@ STARTED_TOPIC = "flowkit-started"  # a task's start, logged by the worker runnin
 
 
 class Started:
-    """A task started on a worker (its Dask key), as heard from the scheduler."""
+    """A task started on a worker (its Dask key and the worker's address), as heard from
+    the scheduler."""
 
-    __slots__ = ("dask_key",)
+    __slots__ = ("dask_key", "worker")
 
-    def __init__(self, dask_key: str) -> None:
+    def __init__(self, dask_key: str, worker: str) -> None:
         self.dask_key = dask_key
+        self.worker = worker
 
 
 class LossListener:
@@ -99,7 +101,8 @@ class LossListener:
                 inbox.put(lost)
 
     def handle_started(self, event: tuple[float, Any]) -> None:
-        started = Started(str(event[1]))
+        dask_key, worker = event[1]
+        started = Started(str(dask_key), str(worker))
         with self.lock:
             for inbox in self.inboxes.values():
                 inbox.put(started)

@@ -42,7 +42,7 @@ def _may_start(token: str) -> bool:
     if token in _STOPPED:
         return False
     worker = distributed.get_worker()
-    worker.log_event(STARTED_TOPIC, str(worker.get_current_task()))
+    worker.log_event(STARTED_TOPIC, [str(worker.get_current_task()), worker.address])
     return True
 
 
@@ -70,6 +70,8 @@ def run_chunk(name: str, payload: bytes, kwargs_list: list[dict[str, Any]], toke
     start: their error is `Withdrawn`)."""
     stage = _load(name, payload)
     outcomes: list[Any] = []
+    if not _may_start(token):  # the chunk's start says where its items run
+        return [(False, Withdrawn(name)) for _ in kwargs_list]
     for kwargs in kwargs_list:
         if token in _STOPPED:
             outcomes.append((False, Withdrawn(name)))

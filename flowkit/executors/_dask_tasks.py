@@ -11,6 +11,7 @@ from collections.abc import Hashable
 from typing import Any
 
 import distributed as _distributed
+from distributed.utils_comm import gather_from_workers
 
 from flowkit.executors._dask_events import Losses, Started, remote_error, task_error
 from flowkit.executors._dask_pickling import output_error
@@ -44,12 +45,30 @@ class _Fetched:
         self.done = done
 
 
-async def _both(values: Any, holders: Any) -> tuple[Any, Any]:
-    return await asyncio.gather(values, holders)
+async def _gathered(client: Any, futures: list[Any], where: dict[str, str]) -> tuple[Any, Any]:
+    """The outputs of ``futures``, and where the ones not in ``where`` are held. Outputs
+    held by workers on this machine come straight from them (no scheduler in between: it
+    is busy running the graph); the others through the scheduler, as Dask does."""
+    local: dict[Any, list[str]] = {
+        key: [worker] for key, worker in where.items() if worker.startswith(_LOOPBACK)
+    }
+    data: dict[Any, Any] = {}
+    if local:
+        data, *_ = await gather_from_workers(local, rpc=client.rpc)
+    rest = [future for future in futures if future.key not in data]
+    holders: Any = {}
+    if rest:
+        values = await client.gather(rest, asynchronous=True)
+        data.update(zip([future.key for future in rest], values, strict=True))
+        unheard = [future.key for future in rest if future.key not in where]
+        if unheard:
+            holders = await client.scheduler.who_has(keys=unheard)
+    return [data[future.key] for future in futures], holders
 
 
 Finished = list[tuple[Hashable, Task]]
 _WAKE = object()  # put in the inbox to end a blocked wait
+_LOOPBACK = ("tcp://127.", "tcp://localhost:", "tcp://[::1]:", "inproc://")
 
 
 class Tasks:
@@ -70,6 +89,7 @@ class Tasks:
         self._losses = Losses()
         self._starts: list[Hashable] = []
         self._early_started: set[Hashable] = set()
+        self._where: dict[str, str] = {}  # Dask key -> the worker it (last) started on
 
     def wake(self) -> None:
         """End a blocked `receive` (safe from a signal handler: SimpleQueue.put is)."""
@@ -97,6 +117,7 @@ class Tasks:
         for table in (self._calls, self._early, self._early_done, self._keys):
             table.clear()
         self._early_started.clear()
+        self._where.clear()
         self._to_fetch.clear()
         self._fetching = False
         self._done.clear()
@@ -132,7 +153,7 @@ class Tasks:
             elif isinstance(item, distributed.Future):
                 self._ended(item)
             elif isinstance(item, Started):
-                self._started_task(item.dask_key)
+                self._started_task(item.dask_key, item.worker)
             elif item is _WAKE:
                 continue
             else:
@@ -140,7 +161,8 @@ class Tasks:
         if self._to_fetch and not self._fetching:
             self._fetch_later()
 
-    def _started_task(self, dask_key: str) -> None:
+    def _started_task(self, dask_key: str, worker: str) -> None:
+        self._where[dask_key] = worker
         for key in self._keys.get(dask_key, ()):
             if key in self._early:
                 self._early_started.add(key)  # reported once adopted
@@ -180,11 +202,11 @@ class Tasks:
         finished, self._to_fetch = self._to_fetch, []
         futures = _unique(finished)
         client = self._client
+        # where each ran: from its start notice, else (not heard yet) from the scheduler
+        where = {f.key: self._where[f.key] for f in futures if f.key in self._where}
         try:
-            values = client.gather(futures, asynchronous=True)
-            holders = client.scheduler.who_has(keys=[future.key for future in futures])
             fetching = asyncio.run_coroutine_threadsafe(
-                _both(values, holders), client.loop.asyncio_loop
+                _gathered(client, futures, where), client.loop.asyncio_loop
             )
         except Exception:  # noqa: BLE001 - then fetch them here and now
             self._done.extend(self._fetch(finished))
@@ -222,9 +244,9 @@ class Tasks:
     def _complete(self, finished: Finished, futures: list[Any], values: Any, holders: Any) -> None:
         by_key = {future.key: value for future, value in zip(futures, values, strict=True)}
         for key, task in finished:
-            self.forget(key)
             future = task.future
-            worker = (holders.get(future.key) or (None,))[0]
+            worker = self._where.get(future.key) or (holders.get(future.key) or (None,))[0]
+            self.forget(key)
             value = by_key[future.key]
             if task.index is None:
                 self._done.append(Completion(key, True, value, ref=future, worker=worker))
@@ -256,6 +278,7 @@ class Tasks:
                 keys.remove(key)
                 if not keys:
                     del self._keys[task.future.key]
+                    self._where.pop(task.future.key, None)
         return task
 
 
