@@ -1,13 +1,13 @@
 """Per-stage overhead of flowkit's DaskExecutor against plain ``dask.delayed`` on the same
 graphs and the same LocalCluster, in one run.
 
-    python benchmarks/dask_bench.py [--stages 200] [--repeat 5] [--workers 2]
+    python benchmarks/dask_bench.py [--stages 200] [--items 1000] [--repeat 5] [--workers 2]
 
 Graphs: a chain of N trivial stages (each takes the previous one's output) and an N-wide
-fan-in (N independent stages feeding one). Both sides run every node as one Dask task on the
-same cluster; the difference is what flowkit adds per stage (a driver round trip per stage:
-scheduling, events, fetching each output for the result). Reports the best of ``--repeat``
-runs in ms per stage.
+fan-in (N independent stages feeding one), against the same graphs as ``dask.delayed``; and
+a ``map_over`` of ``--items`` trivial items against ``client.map`` + ``gather`` of the same
+function. Each side runs on the same cluster in the same run. Reports the best of
+``--repeat`` runs in ms per stage (per item for the map).
 """
 
 from __future__ import annotations
@@ -53,6 +53,12 @@ def fan_in_pipeline(n: int) -> Pipeline:
     return Pipeline([*parts, total], name=f"fan_in{n}")
 
 
+def map_pipeline(items: int) -> Pipeline:
+    source = FunctionStage(_function("items", [], f"list(range({items}))"))
+    mapped = FunctionStage(_function("mapped", ["items"], "items + 1"), map_over="items")
+    return Pipeline([source, mapped], name=f"map{items}")
+
+
 def chain_delayed(n: int) -> Any:
     node = dask.delayed(_GENERATED["s0"], pure=False)()
     for i in range(1, n):
@@ -77,6 +83,7 @@ def best(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stages", type=int, default=200)
+    parser.add_argument("--items", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
@@ -101,7 +108,9 @@ def main() -> None:
         client = executor.client
         trip = round_trip_ms(client)
         print(f"one Dask round trip (submit a trivial task, wait for its result): {trip:.2f} ms")
-        print(f"{'graph':8} {'delayed':>9} {'unfused':>9} {'flowkit':>9} {'overhead':>9}")
+        print(
+            f"{'graph':8} {'delayed':>9} {'unfused':>9} {'flowkit':>9} {'overhead':>9} {'ratio':>6}"
+        )
         for label, pipeline, make_delayed, expected, nodes in graphs:
             pipeline.run(executor=executor)  # warm up: workers import, caches fill
             client.compute(make_delayed(n)).result()
@@ -124,11 +133,37 @@ def main() -> None:
             per = 1000 / nodes
             print(
                 f"{label:8} {dask_s * per:9.2f} {unfused_s * per:9.2f} {flowkit_s * per:9.2f} "
-                f"{(flowkit_s - unfused_s) * per:+9.2f}"
+                f"{(flowkit_s - unfused_s) * per:+9.2f} {flowkit_s / unfused_s:5.2f}x"
             )
+        map_row(executor, args.items, args.repeat)
     print(
         "delayed: the dask.delayed graph computed at once (default optimisation); unfused: "
-        "the same with optimize_graph=False (one task per node); overhead: flowkit - unfused"
+        "the same with optimize_graph=False (one task per node); overhead: flowkit - unfused; "
+        "ratio: flowkit / unfused"
+    )
+
+
+def map_row(executor: DaskExecutor, items: int, repeat: int) -> None:
+    """flowkit's ``map_over`` against ``client.map`` + ``gather``, ms per item."""
+    pipeline = map_pipeline(items)
+    expected = list(range(1, items + 1))
+    client = executor.client
+    increment = _GENERATED["mapped"]
+
+    def run_flowkit() -> Any:
+        return pipeline.run(executor=executor)["mapped"]
+
+    def run_map() -> Any:
+        return client.gather(client.map(increment, range(items), pure=False))
+
+    run_flowkit(), run_map()  # warm up
+    flowkit_s, flowkit_value = best(run_flowkit, repeat)
+    map_s, map_value = best(run_map, repeat)
+    assert flowkit_value == map_value == expected
+    per = 1000 / items
+    print(
+        f"map_over of {items} items, ms per item: client.map+gather {map_s * per:.3f}, "
+        f"flowkit {flowkit_s * per:.3f} ({flowkit_s / map_s:.2f}x)"
     )
 
 

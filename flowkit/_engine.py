@@ -20,6 +20,7 @@ from flowkit._calls import Call
 from flowkit._conclude import context
 from flowkit._fanout import fan_out, item_done, item_settled, open_group, release
 from flowkit._hot import open_call, record_success
+from flowkit._pipelining import Withdrawn, withdraw
 from flowkit._plan import CACHED, CONDITIONAL, CONTEXT_ARG, FAN_OUT, GROUP
 from flowkit._stage import CONTEXT
 from flowkit._state import (
@@ -39,6 +40,10 @@ __all__ = ["CacheBackend", "Run", "monotonic"]
 
 class Run(RunState):
     """One run: the steps that hand out calls and take their outcomes back."""
+
+    # Pipelining hook (flowkit._pipelining): True when the pool emits each attempt's
+    # ``stage.started`` itself, once the call really starts where it runs.
+    starts_elsewhere = False
 
     # -- the protocol ----------------------------------------------------------------------
 
@@ -192,7 +197,7 @@ class Run(RunState):
             self.first_start[k] = call.started
         if shape and not self._prepare(call, shape):
             return False
-        if self.events.info:
+        if self.events.info and not self.root.starts_elsewhere:  # type: ignore[attr-defined]
             ev.emit_started(self.events, call)
         return True
 
@@ -255,6 +260,9 @@ class Run(RunState):
 
     def will_retry(self, call: Call, error: BaseException, worker: str | None) -> bool:
         """True when ``call`` is retried after ``error`` (it then waits in ``delayed``)."""
+        if isinstance(error, Withdrawn):  # pipelining hook: the executor never started it
+            self.guarded(call.node, withdraw, self, call)
+            return True
         if isinstance(error, KeyboardInterrupt):
             self.interrupt()  # a stage raising it interrupts the run, as Ctrl-C does
             return True

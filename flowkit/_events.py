@@ -27,6 +27,7 @@ STAGE_RETRYING = "stage.retrying"
 STAGE_SKIPPED = "stage.skipped"
 STAGE_CANCELLED = "stage.cancelled"
 STAGE_HOOK_FAILED = "stage.hook_failed"
+STAGE_WORKER_LOST = "stage.worker_lost"  # Dask only: a worker died under a call
 
 LEVELS = {
     PIPELINE_STARTED: "info",
@@ -40,6 +41,7 @@ LEVELS = {
     STAGE_SKIPPED: "info",
     STAGE_CANCELLED: "warning",
     STAGE_HOOK_FAILED: "error",
+    STAGE_WORKER_LOST: "warning",
 }
 EVENTS = tuple(LEVELS)
 
@@ -108,6 +110,21 @@ class SilentEvents(Events):
 def emit_started(events: Events, call: Any) -> None:
     """``stage.started`` for the attempt ``call`` begins."""
     events.emit(STAGE_STARTED, stage=call.stage.name, status="running", attempt=call.attempt)
+
+
+def emit_worker_lost(events: Events, call: Any, *, worker: str, rescheduled: bool) -> None:
+    """``stage.worker_lost``: the Dask worker running attempt ``call`` died; ``rescheduled``
+    says whether Dask runs the task again elsewhere (else the attempt fails next)."""
+    fields: dict[str, Any] = {} if call.item is None else {"item": call.item}
+    events.emit(
+        STAGE_WORKER_LOST,
+        stage=call.stage.name,
+        status="running",
+        attempt=call.attempt,
+        worker=worker,
+        rescheduled=rescheduled,
+        **fields,
+    )
 
 
 def emit_retrying(

@@ -14,36 +14,107 @@ from typing import Any
 
 import distributed
 
+from flowkit._calls import call_sync
+from flowkit._pipelining import Withdrawn
 from flowkit._stage import Stage
 from flowkit._traceback import format_error
 from flowkit.errors import PipelineDefinitionError
-from flowkit.executors._dask_events import REMOTE_TRACEBACK, Escaped
-from flowkit.executors._protocol import call_stage, unpicklable_argument
+from flowkit.executors._dask_events import REMOTE_TRACEBACK, STARTED_TOPIC, Escaped
+from flowkit.executors._protocol import unpicklable_argument
 
-__all__ = ["Payloads", "output_error", "run_on_worker", "submit_error"]
+__all__ = ["Payloads", "output_error", "run_chunk", "run_on_worker", "stop_run", "submit_error"]
 
 _cloudpickle: Any = importlib.import_module("cloudpickle")  # a dask dependency, untyped
 
 
-def run_on_worker(name: str, payload: bytes, kwargs: dict[str, Any]) -> Any:
-    """The task every stage call becomes: load the stage, call it once."""
+_STOPPED: set[str] = set()  # in a worker process: the runs whose queued calls must not start
+
+
+def stop_run(token: str) -> None:
+    """Run on every worker when run ``token`` stops (fail-fast): its calls still queued
+    there come back `Withdrawn` instead of starting."""
+    _STOPPED.add(token)
+
+
+def _may_start(token: str) -> bool:
+    """False when the run stopped; else the start is logged for the driver (which emits
+    ``stage.started`` then) and the call goes ahead."""
+    if token in _STOPPED:
+        return False
+    worker = distributed.get_worker()
+    worker.log_event(STARTED_TOPIC, [str(worker.get_current_task()), worker.address])
+    return True
+
+
+def run_on_worker(
+    name: str, payload: bytes, kwargs: dict[str, Any], after: object, token: str
+) -> Any:
+    """The task every stage call becomes: load the stage, call it once, within its timeout
+    (counted from here: a call may have waited in the scheduler's queue first), unless run
+    ``token`` stopped meanwhile. ``after`` holds the pending results of ordering-only
+    dependencies: Dask starts the task once they exist (arguments' futures arrive here as
+    their values)."""
+    if not _may_start(token):
+        raise Withdrawn(name)  # raised: dependents queued behind it never start either
+    stage = _load(name, payload)
     try:
-        stage = pickle.loads(payload)  # noqa: S301 - pickled by our own driver
+        return call_sync(stage, kwargs)
+    except BaseException as error:  # noqa: BLE001 - every error travels back to the driver
+        raise _travelling(error) from None
+
+
+def run_chunk(name: str, payload: bytes, kwargs_list: list[dict[str, Any]], token: str) -> Any:
+    """The task a chunk of ``map_over`` items becomes: each item called once, within its
+    timeout, with an outcome of its own, ``(True, output)`` or ``(False, error)``: one
+    failing item never fails the others (and items after run ``token`` stopped do not
+    start: their error is `Withdrawn`)."""
+    stage = _load(name, payload)
+    outcomes: list[Any] = []
+    if not _may_start(token):  # the chunk's start says where its items run
+        return [(False, Withdrawn(name)) for _ in kwargs_list]
+    for kwargs in kwargs_list:
+        if token in _STOPPED:
+            outcomes.append((False, Withdrawn(name)))
+            continue
+        try:
+            output = call_sync(stage, kwargs)
+        except BaseException as error:  # noqa: BLE001 - this item's outcome
+            outcomes.append((False, _travelling(error)))
+            continue
+        try:  # an output that cannot travel fails its item, not the whole chunk
+            _cloudpickle.dumps(output, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as error:  # noqa: BLE001 - this item's outcome
+            reason = str(error).strip().partition("\n")[0]
+            outcomes.append((False, TypeError(_NOT_SENT.format(name=name, reason=reason))))
+            continue
+        outcomes.append((True, output))
+    return outcomes
+
+
+_NOT_SENT = (
+    "stage {name!r}: its output cannot be sent back from the Dask worker ({reason}); "
+    "outputs must pickle"
+)
+
+
+def _load(name: str, payload: bytes) -> Stage:
+    try:
+        stage: Stage = pickle.loads(payload)  # noqa: S301 - pickled by our own driver
     except Exception as error:
         raise ImportError(
             f"stage {name!r} cannot be loaded on Dask worker {distributed.get_worker().address}: "
             f"{error}; the workers need the module that defines it (same environment and "
             "PYTHONPATH, or client.upload_file)"
         ) from error
-    try:
-        return call_stage(stage, kwargs)
-    except BaseException as error:
-        # The traceback travels as text (an attribute pickles with the error).
-        setattr(error, REMOTE_TRACEBACK, format_error(error))
-        if isinstance(error, Exception):
-            raise
-        # SystemExit or KeyboardInterrupt would take the Dask worker down: carry it back.
-        raise Escaped(error) from None
+    return stage
+
+
+def _travelling(error: BaseException) -> Exception:
+    """``error`` ready to travel back: its traceback as text (an attribute pickles with the
+    error), and a SystemExit or KeyboardInterrupt, which would take the Dask worker down,
+    carried inside an `Escaped`."""
+    setattr(error, REMOTE_TRACEBACK, format_error(error))
+    return error if isinstance(error, Exception) else Escaped(error)
 
 
 class Payloads:
@@ -120,8 +191,5 @@ def output_error(stage: str, future: Any) -> Exception:
         future.result()
     except Exception as error:  # noqa: BLE001 - this is the error we report
         reason = str(error).strip().partition("\n")[0]  # Dask appends whole tracebacks
-        return TypeError(
-            f"stage {stage!r}: its output cannot be sent back from the Dask worker "
-            f"({reason}); outputs must pickle"
-        )
+        return TypeError(_NOT_SENT.format(name=stage, reason=reason))
     return RuntimeError(f"stage {stage!r}: its output could not be fetched")

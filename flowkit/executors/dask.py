@@ -1,50 +1,57 @@
 """Run stages on a Dask cluster: each stage call is one Dask task.
 
-The driver stays in the calling process (scheduling, retries, timeouts, events, hooks, the
-cache); this executor only turns calls into tasks. A dependency's output reaches its
-dependents as the Dask future of the task that made it, so data moves worker to worker; the
-driver also fetches each output once, for the run's result.
+The driver stays in the calling process (scheduling, retries, events, hooks, the cache);
+this executor only turns calls into tasks. A dependency's output reaches its dependents as
+the Dask future of the task that made it, so data moves worker to worker; the driver also
+fetches each output once, for the run's result.
 
-A worker that dies while it runs a call makes that attempt fail with `WorkerDiedError` (as
-with the ``processes`` executor): the stage's retries decide, and the loss shows in the log.
+Calls go to the scheduler as soon as the engine has them, without waiting for a free
+worker (Dask queues them), in one batch per turn of the driver's loop; the items of a
+``map_over`` stage go in chunks (a few per worker thread), each item with its own outcome.
+A call's dependents go too, before it has finished, behind its pending future
+(`flowkit._pipelining`): the scheduler, not the driver, moves a chain forward. A call's
+timeout is therefore enforced where it runs, on the worker, from the moment it starts.
+
+A worker that dies while it runs a call is Dask's to handle: the scheduler runs the task
+again on another worker (its ``allowed-failures`` setting) and the loss shows in the log
+(``stage.worker_lost``); only when Dask gives up does the attempt fail with
+`WorkerDiedError`, and then the stage's retries decide.
 
 What travels to the workers is in `flowkit.executors._dask_pickling`; how a lost
-worker or a failed task becomes a stage's error, in `flowkit.executors._dask_events`.
+worker or a failed task becomes a stage's error, in `flowkit.executors._dask_events`; what
+comes back, in `flowkit.executors._dask_tasks`.
 """
 
 from __future__ import annotations
 
-import queue
+import math
 import uuid
-from collections.abc import Hashable, Iterable
-from types import TracebackType
+from collections.abc import Hashable, Iterable, Mapping
 from typing import Any
-
-import distributed as _distributed
 
 from flowkit._stage import Stage
 from flowkit.errors import PipelineDefinitionError
-from flowkit.executors._dask_events import listener, local_cluster_options, task_error, worker_died
-from flowkit.executors._dask_pickling import Payloads, output_error, run_on_worker, submit_error
+from flowkit.executors._dask_client import Connection
+from flowkit.executors._dask_events import listener
+from flowkit.executors._dask_pickling import (
+    Payloads,
+    run_chunk,
+    run_on_worker,
+    stop_run,
+    submit_error,
+)
+from flowkit.executors._dask_tasks import Task, Tasks
 from flowkit.executors._protocol import Completion
 
 __all__ = ["DaskExecutor"]
 
-# distributed is mostly unannotated: go through Any rather than silence every call.
-distributed: Any = _distributed
+QUEUED = 100_000  # calls in flight at most when the run sets no max_workers
+CHUNKS_PER_THREAD = 4  # map_over items go in about this many chunks per worker thread
 
-_POLL_S = 1.0  # how often a blocked wait checks that the client is still connected
-
-
-class _Call:
-    __slots__ = ("future", "name")
-
-    def __init__(self, name: str, future: Any) -> None:
-        self.name = name
-        self.future = future
+Outgoing = tuple[Hashable, Stage, dict[str, Any]]  # a call not sent yet: key, stage, kwargs
 
 
-class DaskExecutor:
+class DaskExecutor(Connection, Tasks):
     """Runs each stage call as a task on a Dask cluster (``pip install "flowkit[dask]"``).
 
     Args:
@@ -52,6 +59,9 @@ class DaskExecutor:
             on 127.0.0.1, no dashboard); a scheduler address such as
             ``"tcp://127.0.0.1:8786"``; or a connected ``distributed.Client``. A cluster or
             Client you give is never closed by flowkit.
+        map_chunk_size: How many ``map_over`` items one Dask task runs (each item keeps its
+            own outcome, retries, timeout and events). Default: the items sent together
+            split into about 4 chunks per worker thread.
         **cluster_options: ``LocalCluster`` options (``n_workers``, ``threads_per_worker``,
             ``memory_limit``, ...) for the private cluster; only with ``address=None``.
 
@@ -65,87 +75,29 @@ class DaskExecutor:
 
     Stages must pickle and be importable on the workers (cloudpickle sends lambdas and
     local functions by value); stages defined in ``__main__`` are refused before the run
-    starts. Calls in flight are limited to the cluster's worker threads when the run starts
-    (``max_workers`` does not apply).
+    starts. Calls go to the scheduler without waiting for a free worker; the run's
+    ``max_workers``, when set, caps the calls in flight.
 
     Raises:
         TypeError: ``cluster_options`` given together with an ``address``.
+        ValueError: ``map_chunk_size`` is not an int >= 1.
     """
 
-    def __init__(self, address: Any = None, **cluster_options: Any) -> None:
-        if address is not None and cluster_options:
-            raise TypeError(
-                f"DaskExecutor: {', '.join(sorted(cluster_options))} configure the LocalCluster "
-                "started when no address is given; configure your own cluster where you "
-                "start it"
-            )
-        self.address = address
-        self.cluster_options = cluster_options
-        self._client: Any = None
-        self._cluster: Any = None
-        self._kept = False  # inside `with`: the private cluster outlives each run
-        self._inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._calls: dict[Hashable, _Call] = {}
-        self._keys: dict[str, Hashable] = {}  # Dask key -> driver key
-        self._payloads = Payloads()
-        self._done: list[Completion] = []
+    enforces_timeouts = True  # on the worker, from the moment the call starts there
+    reports_starts = True  # `started`: stage.started comes when a call starts on a worker
 
-    # -- lifecycle -------------------------------------------------------------------------
-
-    @property
-    def client(self) -> Any:
-        """The ``distributed.Client`` while connected (during a run or inside ``with``)."""
-        return self._client
-
-    def __enter__(self) -> DaskExecutor:
-        self._connect()
-        self._kept = True
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        tb: TracebackType | None,
+    def __init__(
+        self, address: Any = None, *, map_chunk_size: int | None = None, **cluster_options: Any
     ) -> None:
-        self._kept = False
-        self.close()
-
-    def close(self) -> None:
-        """Close what this executor started (its Client, its LocalCluster), never a Client
-        or cluster it was given."""
-        client, cluster = self._client, self._cluster
-        self._client = self._cluster = None
-        if client is not None and client is not self.address:
-            client.close()
-        if cluster is not None:
-            cluster.close()
-
-    def _connect(self) -> Any:
-        if self._client is not None:
-            return self._client
-        if isinstance(self.address, distributed.Client):
-            self._client = self.address
-            return self._client
-        try:
-            if self.address is None:
-                self._cluster = distributed.LocalCluster(
-                    **local_cluster_options(self.cluster_options)
-                )
-                self._client = distributed.Client(self._cluster, set_as_default=False)
-            else:
-                self._client = distributed.Client(self.address, set_as_default=False)
-        except OSError as error:
-            self.close()
-            # distributed's message already names the address.
-            raise OSError(
-                f"{error}; start a scheduler there with `dask scheduler` (and workers with "
-                "`dask worker ADDRESS`), or fix the address"
-            ) from error
-        except BaseException:
-            self.close()
-            raise
-        return self._client
+        if map_chunk_size is not None and not _positive_int(map_chunk_size):
+            raise ValueError(f"map_chunk_size must be an int >= 1, got {map_chunk_size!r}")
+        Connection.__init__(self, address, **cluster_options)
+        Tasks.__init__(self)
+        self.map_chunk_size = map_chunk_size
+        self._payloads = Payloads()
+        self._outbox: dict[Hashable, Outgoing] = {}
+        self._threads = 1
+        self._token = ""  # this run's, for the workers (see `withdraw_queued`)
 
     # -- the Executor protocol -------------------------------------------------------------
 
@@ -161,50 +113,79 @@ class DaskExecutor:
     def start(self, max_workers: int | None) -> int:
         try:
             client = self._connect()
+            self._losses.configure(client)
             listener(client).add(client, self._inbox)
-            threads: int = sum(client.nthreads().values())
+            self._threads = max(1, sum(client.nthreads().values()))
+            self._token = uuid.uuid4().hex
         except BaseException:
             self.shutdown()
             raise
-        return max(1, threads)
+        return max_workers or QUEUED
 
     def submit(self, key: Hashable, stage: Stage, kwargs: dict[str, Any]) -> None:
         try:
-            payload = self._payloads.get(stage)
-            dask_key = f"{stage.name}-{uuid.uuid4().hex}"  # the dashboard groups by name
-            future = self._client.submit(
-                run_on_worker, stage.name, payload, kwargs, key=dask_key, pure=False
-            )
+            self._payloads.get(stage)
         except PipelineDefinitionError as error:
             self._done.append(Completion(key, ok=False, value=error))
             return
-        except Exception as error:  # noqa: BLE001 - reported as the stage's failure
-            self._done.append(Completion(key, ok=False, value=submit_error(stage, kwargs, error)))
-            return
-        self._calls[key] = _Call(stage.name, future)
-        self._keys[dask_key] = key
+        self._outbox[key] = (key, stage, kwargs)  # sent with the others at the next wait
+
+    def submit_early(
+        self,
+        key: Hashable,
+        stage: Stage,
+        kwargs: dict[str, Any],
+        pending: Mapping[str, Hashable],
+        after: tuple[Hashable, ...],
+    ) -> bool:
+        """Send a call before its dependencies ended: parameter ``p`` of ``pending`` takes
+        the pending result of call ``pending[p]``, and the task also waits for the calls
+        ``after``. False when it cannot go early (then it goes the usual way)."""
+        futures = {param: self._future(dep) for param, dep in pending.items()}
+        waits = [self._future(dep) for dep in after]
+        if None in futures.values() or None in waits:
+            return False
+        try:
+            payload = self._payloads.get(stage)
+            future = self._client.submit(
+                run_on_worker,
+                stage.name,
+                payload,
+                {**kwargs, **futures},
+                waits,
+                self._token,
+                key=_dask_key(stage),
+                pure=False,
+            )
+        except Exception:  # noqa: BLE001 - the usual way reports what is wrong
+            return False
         future.add_done_callback(self._inbox.put)
+        self.track(key, Task(stage.name, future), early=True)
+        return True
 
     def wait(self, timeout: float | None) -> list[Completion]:
+        self._flush()
         if not self._done:
-            self._take(self._receive(timeout))
+            self.take(self.receive(timeout))
         done, self._done = self._done, []
         return done
 
     def cancel(self, key: Hashable) -> None:
-        call = self._forget(key)
-        if call is not None and self._client is not None:
+        if self._outbox.pop(key, None) is not None:
+            return
+        task = self.forget(key)
+        if task is not None and task.index is None and self._client is not None:
             # A running task cannot be interrupted: Dask drops it, and its worker thread
-            # stays busy until the function returns (the result is discarded).
-            self._client.cancel([call.future])
+            # stays busy until the function returns (the result is discarded). A chunk
+            # runs on for its other items.
+            self._client.cancel([task.future])
 
     def shutdown(self) -> None:
-        futures = [call.future for call in self._calls.values()]
-        self._calls.clear()
-        self._keys.clear()
+        futures = [task.future for task in (*self._calls.values(), *self._early.values())]
+        self.reset()
+        self._outbox.clear()
         self._payloads.clear()
-        self._done.clear()
-        inbox, self._inbox = self._inbox, queue.SimpleQueue()
+        inbox, self._inbox = self._inbox, type(self._inbox)()
         client = self._client
         try:
             if client is not None:
@@ -215,86 +196,93 @@ class DaskExecutor:
             if not self._kept:
                 self.close()
 
-    # -- helpers ---------------------------------------------------------------------------
+    def withdraw_queued(self) -> None:
+        """Fail-fast: calls still queued on the cluster must not start; each comes back
+        `Withdrawn` when a worker thread reaches it (running ones finish)."""
+        if self._client is not None and self._client.status == "running":
+            self._flush()
+            self._client.run(stop_run, self._token)
 
-    def _receive(self, timeout: float | None) -> list[Any]:
-        """What arrived within ``timeout``: done futures and lost workers."""
-        remaining = timeout
-        while True:
-            wait = _POLL_S if remaining is None else max(0.0, min(remaining, _POLL_S))
-            try:
-                items = [self._inbox.get(timeout=wait)]
-                break
-            except queue.Empty:
-                if self._client is None or self._client.status in ("closing", "closed"):
-                    self._fail_all("the Dask client closed while the stage ran")
-                    return []
-                if remaining is not None:
-                    remaining -= wait
-                    if remaining <= 0:
-                        return []
-        while True:
-            try:
-                items.append(self._inbox.get_nowait())
-            except queue.Empty:
-                return items
+    # -- sending ---------------------------------------------------------------------------
 
-    def _take(self, items: list[Any]) -> None:
-        finished: list[tuple[Hashable, _Call]] = []
-        for item in items:
-            if not isinstance(item, distributed.Future):
-                self._lost(*item)
-                continue
-            key, call = self._lookup(item.key)
-            if call is None:
-                continue  # cancelled or timed out: a late result is void
-            if item.status == "finished":
-                finished.append((key, call))
+    def _future(self, key: Hashable) -> Any:
+        if key in self._outbox:
+            self._flush()
+        task = self._calls.get(key) or self._early.get(key)
+        return None if task is None or task.index is not None else task.future
+
+    def _flush(self) -> None:
+        """Send what was submitted since the last time: calls in one batch, the items of
+        each ``map_over`` stage in chunks."""
+        if not self._outbox:
+            return
+        outgoing = list(self._outbox.values())
+        self._outbox.clear()
+        singles: list[Outgoing] = []
+        items: dict[int, list[Outgoing]] = {}
+        for call in outgoing:
+            if call[1].map_over is None:
+                singles.append(call)
             else:
-                self._forget(key)
-                self._done.append(Completion(key, ok=False, value=task_error(call.name, item)))
-        if finished:
-            self._done.extend(self._fetch(finished))
+                items.setdefault(id(call[1]), []).append(call)
+        if singles:
+            self._send(singles)
+        for calls in items.values():
+            size = self.map_chunk_size or math.ceil(
+                len(calls) / (CHUNKS_PER_THREAD * self._threads)
+            )
+            for start in range(0, len(calls), size):
+                self._send_chunk(calls[start : start + size])
 
-    def _fetch(self, finished: list[tuple[Hashable, _Call]]) -> list[Completion]:
-        futures = [call.future for _, call in finished]
+    def _send(self, calls: list[Outgoing]) -> None:
         try:
-            values = self._client.gather(futures)
-            holders = self._client.who_has(futures)
-        except Exception:  # noqa: BLE001 - an output that cannot travel: find which
-            if len(finished) > 1:
-                return [c for one in finished for c in self._fetch([one])]
-            key, call = finished[0]
-            self._forget(key)
-            return [Completion(key, ok=False, value=output_error(call.name, call.future))]
-        done = []
-        for (key, call), value in zip(finished, values, strict=True):
-            self._forget(key)
-            where = holders.get(call.future.key) or (None,)
-            done.append(Completion(key, True, value, ref=call.future, worker=where[0]))
-        return done
+            futures = self._client.map(
+                run_on_worker,
+                [stage.name for _, stage, _ in calls],
+                [self._payloads.get(stage) for _, stage, _ in calls],
+                [kwargs for _, _, kwargs in calls],
+                [[] for _ in calls],
+                [self._token] * len(calls),
+                key=[_dask_key(stage) for _, stage, _ in calls],
+                pure=False,
+            )
+        except Exception as error:  # noqa: BLE001 - one call does not travel: find which
+            if len(calls) > 1:
+                for call in calls:
+                    self._send([call])
+                return
+            key, stage, kwargs = calls[0]
+            self._done.append(Completion(key, ok=False, value=submit_error(stage, kwargs, error)))
+            return
+        for (key, stage, _), future in zip(calls, futures, strict=True):
+            future.add_done_callback(self._inbox.put)
+            self.track(key, Task(stage.name, future))
 
-    def _lost(self, worker: str, dask_keys: frozenset[str]) -> None:
-        for dask_key in dask_keys:
-            key, call = self._lookup(dask_key)
-            if call is not None:
-                self.cancel(key)  # Dask may already re-run it: the stage's retries decide
-                error = worker_died(worker, call.name)
-                self._done.append(Completion(key, ok=False, value=error, worker=worker))
+    def _send_chunk(self, calls: list[Outgoing]) -> None:
+        stage = calls[0][1]
+        try:
+            future = self._client.submit(
+                run_chunk,
+                stage.name,
+                self._payloads.get(stage),
+                [kwargs for _, _, kwargs in calls],
+                self._token,
+                key=_dask_key(stage),
+                pure=False,
+            )
+        except Exception as error:  # noqa: BLE001 - each item reports what does not travel
+            for key, _, kwargs in calls:
+                failed = submit_error(stage, kwargs, error)
+                self._done.append(Completion(key, ok=False, value=failed))
+            return
+        future.add_done_callback(self._inbox.put)
+        for index, (key, _, _) in enumerate(calls):
+            self.track(key, Task(stage.name, future, index))
 
-    def _fail_all(self, reason: str) -> None:
-        for key, call in list(self._calls.items()):
-            self._forget(key)
-            error = ConnectionError(f"stage {call.name!r}: {reason}")
-            self._done.append(Completion(key, ok=False, value=error))
 
-    def _lookup(self, dask_key: str) -> tuple[Hashable, _Call | None]:
-        """The driver key and call of a Dask key; no call when it is no longer wanted."""
-        key = self._keys.get(dask_key)
-        return key, self._calls.get(key) if key is not None else None
+def _positive_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
-    def _forget(self, key: Hashable) -> _Call | None:
-        call = self._calls.pop(key, None)
-        if call is not None:
-            self._keys.pop(call.future.key, None)
-        return call
+
+def _dask_key(stage: Stage) -> str:
+    return f"{stage.name}-{uuid.uuid4().hex}"  # the dashboard groups tasks by name
