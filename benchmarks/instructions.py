@@ -25,6 +25,7 @@ FIGURES = {
     "chain-threads": ("chain", 10_000, "threads"),
     "plain-chain": ("chain", 10_000, "plain"),
     "fan-in-sequential": ("fan_in", 1_000, "sequential"),
+    "fan-in-threads": ("fan_in", 1_000, "threads"),
     "plain-fan-in": ("fan_in", 1_000, "plain"),
     "build-chain": ("chain", 10_000, "build"),
     "plain-build-chain": ("chain", 10_000, "plain-build"),

@@ -18,6 +18,7 @@ import heapq
 import itertools
 import threading
 import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from flowkit._calls import Call, run_here
@@ -100,9 +101,12 @@ class Scheduler:
         if self.run.delayed:
             self.take_delayed()
 
-    def report(self, call: Call, ok: bool, value: Any) -> Call | None:
+    def report(
+        self, call: Call, ok: bool, value: Any, others: Callable[[], None]
+    ) -> Call | None:
         """A threads worker's outcome: settle it and return the next call for that worker
-        (`settle` and `take` in one step: this runs once per stage)."""
+        (`settle` and `take` in one step: this runs once per stage). The worker sweeps the
+        hot stages first (`flowkit._hot.sweep`), calling ``others()`` while more are ready."""
         run, inflight = self.run, self.inflight
         try:
             inflight.remove(call)
@@ -115,7 +119,7 @@ class Scheduler:
             if run.ready:
                 self.sweeping += 1
                 try:
-                    sweep(run, self.lock, self.notify.notify)
+                    sweep(run, self.lock, others)
                 finally:
                     self.sweeping -= 1
             following = run.next_call()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 import threading
@@ -10,6 +11,7 @@ import time
 from typing import Any
 
 import pytest
+import structlog
 from conftest import LOCAL_EXECUTORS, Calls
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -132,6 +134,31 @@ class TestConcurrency:
         result = Pipeline([make("a"), make("b"), make("c")]).run(executor="threads", max_workers=3)
 
         assert result.outputs == {"a": "a", "b": "b", "c": "c"}
+
+    def test_stages_made_ready_by_a_plain_stage_run_concurrently_with_events_filtered(
+        self,
+    ) -> None:
+        """A worker sweeping plain stages (the hot path) hands the other ready ones out."""
+        barrier = threading.Barrier(4, timeout=10)
+
+        def root() -> int:
+            time.sleep(0.05)  # long enough for the loop to wait to be needed
+            return 1
+
+        def make(name: str) -> Any:
+            namespace = {"barrier": barrier}
+            source = f"def {name}(root):\n    barrier.wait()\n    return root\n"
+            exec(source, namespace)  # noqa: S102 - a plain positional stage function
+            return namespace[name]
+
+        pipeline = Pipeline([root, *(make(f"d{i}") for i in range(4))])
+        structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+        try:
+            result = pipeline.run(executor="threads", max_workers=4)
+        finally:
+            structlog.reset_defaults()
+
+        assert result.ok, result  # BrokenBarrierError unless all four ran at once
 
     def test_no_level_barriers(self) -> None:
         """`deep` is two levels below `fast`; it must start while `slow` (level 0) runs."""

@@ -41,6 +41,7 @@ class ThreadPool:
         self._queue: deque[Call] = deque()
         self._threads = self._idle = self._taken = 0
         self._closed = False
+        self._main_waits = False  # the scheduler's loop waits to be needed (see wait)
 
     def open(self, scheduler: Scheduler) -> None:
         self._scheduler = scheduler
@@ -62,8 +63,17 @@ class ThreadPool:
             if self._queue and self._taken == taken:  # nobody took it: add a worker
                 self._work.notify() if self._idle else self._spawn()
         else:
+            self._main_waits = True
             self._main.wait(timeout)
+            self._main_waits = False
         return []
+
+    def _others(self) -> None:
+        """A sweeping worker starts a call while more stages are ready: wake the loop (once
+        until it waits again, not per stage) so it can hand them to other workers."""
+        if self._main_waits:
+            self._main_waits = False
+            self._main.notify()
 
     def cancel(self, call: Call) -> None:
         if call in self._queue:
@@ -109,7 +119,7 @@ class ThreadPool:
                     if run.delayed or scheduler.timers:
                         self._main.notify()
                     continue
-                following = scheduler.report(call, ok, value)
+                following = scheduler.report(call, ok, value, self._others)
                 if following is None or run.ready or run.urgent or scheduler.timers:
                     self._main.notify()  # the loop decides: more workers, timers, the end
                 call = following if following is not None else self._next()
