@@ -101,9 +101,7 @@ class Scheduler:
         if self.run.delayed:
             self.take_delayed()
 
-    def report(
-        self, call: Call, ok: bool, value: Any, others: Callable[[], None]
-    ) -> Call | None:
+    def report(self, call: Call, ok: bool, value: Any, others: Callable[[], None]) -> Call | None:
         """A threads worker's outcome: settle it and return the next call for that worker
         (`settle` and `take` in one step: this runs once per stage). The worker sweeps the
         hot stages first (`flowkit._hot.sweep`), calling ``others()`` while more are ready."""
