@@ -66,15 +66,20 @@ def _caller_module() -> str | None:
     return None
 
 
-_NO_TAGS: frozenset[str] = frozenset()
+NO_TAGS: frozenset[str] = frozenset()
 
 
 def _tags(value: Iterable[str]) -> frozenset[str]:
     # Shared when empty: an empty frozenset per stage is 216 bytes of 100,000 stages.
-    return frozenset((value,) if isinstance(value, str) else value) or _NO_TAGS
+    return frozenset((value,) if isinstance(value, str) else value) or NO_TAGS
 
 
 def _check_name(stage: Any, _: attrs.Attribute[Any], value: object) -> None:
+    validate_name(value)
+
+
+def validate_name(value: object) -> None:
+    """Raise `PipelineDefinitionError` unless ``value`` can name a stage."""
     if not isinstance(value, str) or not value or value != value.strip():
         raise PipelineDefinitionError(f"a stage name must be a non-empty string, got {value!r}")
     if value == CONTEXT:

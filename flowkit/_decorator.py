@@ -17,7 +17,7 @@ def make_stage(
     fn: Callable[..., Any], *, when: Callable[..., object] | None = None, **options: Any
 ) -> Stage:
     """A `FunctionStage` of ``fn``, wrapped in a `ConditionalStage` for ``when``."""
-    made = FunctionStage(fn, **options)
+    made = FunctionStage.of(fn) if not options else FunctionStage(fn, **options)
     return made if when is None else ConditionalStage(made, when)
 
 

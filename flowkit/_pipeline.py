@@ -88,7 +88,7 @@ class Pipeline(SeedPipelineMethods):
         Raises:
             DuplicateStageError: A stage of that name is already registered.
         """
-        made = stage if isinstance(stage, Stage) else FunctionStage(stage)
+        made = stage if isinstance(stage, Stage) else FunctionStage.of(stage)
         if made.name in self._stages:
             raise DuplicateStageError(made.name)
         self._stages[made.name] = made

@@ -10,6 +10,7 @@ function expects, and leaves a mapping passed to ``execute`` by hand as it is.
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -229,3 +230,20 @@ def run_inputs(
     if inputs is not None:
         raise TypeError("pass the inputs as inputs= or initial_context=, not both")
     return initial_context
+
+
+def check_takes_one(stage_id: str, func: object) -> None:
+    """A seed-style function is called with the context alone: refuse one that cannot be."""
+    if not callable(func):
+        raise PipelineDefinitionError(
+            f"stage {stage_id!r}: FunctionStage(stage_id, func) needs a callable, got {func!r}"
+        )
+    try:
+        inspect.signature(func).bind(None)
+    except TypeError as error:
+        raise PipelineDefinitionError(
+            f"stage {stage_id!r}: its function is called with one argument, the context "
+            f"mapping, and cannot be ({error}); write it as def {stage_id}(context): ..."
+        ) from None
+    except ValueError:
+        pass  # no signature to read (some builtins): it is tried when it runs

@@ -396,3 +396,34 @@ class TestConditionalStage:
         assert conditional.name == "_one"
         assert positive["_one"] == 3
         assert negative.stages["_one"].status is StageStatus.SKIPPED
+
+
+def _annotated(a: int, b: str = "x", *, c: float = 1.0) -> str:
+    """A docstring."""
+    return f"{a}{b}{c}"
+
+
+async def _awaited(a: int) -> int:
+    return a
+
+
+def _bare(a, b):  # type: ignore[no-untyped-def]  # no annotations at all
+    return a
+
+
+@pytest.mark.parametrize("fn", [_annotated, _awaited, _bare])
+def test_the_fast_constructor_of_a_plain_function_sets_what_the_generic_one_does(fn: Any) -> None:
+    fast, generic = FunctionStage.of(fn), FunctionStage(fn)
+
+    assert type(fast) is FunctionStage
+    assert vars(fast) == vars(generic)  # every field, private and identity attributes included
+
+
+def test_the_fast_constructor_refuses_what_the_generic_one_refuses() -> None:
+    def context() -> None: ...
+
+    for make in (FunctionStage.of, FunctionStage):
+        with pytest.raises(PipelineDefinitionError, match="reserved"):
+            make(context)
+        with pytest.raises(PipelineDefinitionError, match="no usable name"):
+            make(lambda: 1)
