@@ -80,9 +80,12 @@ def per_stage(figure: str, runs: int) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("figures", nargs="*", choices=list(FIGURES), default=[])
+    parser.add_argument("figures", nargs="*", help=f"any of {', '.join(FIGURES)} (default: all)")
     parser.add_argument("--runs", type=int, default=3, help="measured runs (default 3)")
     args = parser.parse_args(argv)
+    unknown = sorted(set(args.figures) - set(FIGURES))
+    if unknown:
+        parser.error(f"unknown figure {unknown[0]!r}; choose from {', '.join(FIGURES)}")
     if shutil.which("valgrind") is None:
         parser.error("valgrind is not installed (apt-get install valgrind)")
     print("| figure | instructions per stage |")
