@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import importlib
 import itertools
 import re
@@ -557,3 +558,25 @@ def test_parallel_stage_is_one_node_depending_on_its_childrens_needs() -> None:
 def test_unknown_option_is_rejected_at_decoration_time() -> None:
     with pytest.raises((TypeError, PipelineDefinitionError)):
         stage(retries_count=2)(source_rows.fn)  # type: ignore[call-overload]
+
+
+@pytest.mark.parametrize("collecting", [True, False])
+def test_building_a_graph_leaves_the_garbage_collector_as_it_was(collecting: bool) -> None:
+    @stage
+    def a(b: int) -> int:
+        return b
+
+    @stage
+    def b(a: int) -> int:
+        return a
+
+    was = gc.isenabled()
+    (gc.enable if collecting else gc.disable)()
+    try:
+        Pipeline([stage(lambda: 1, name="one")]).validate()
+        assert gc.isenabled() is collecting
+        with pytest.raises(CycleError):
+            Pipeline([a, b]).validate()
+        assert gc.isenabled() is collecting  # also after the error
+    finally:
+        (gc.enable if was else gc.disable)()
