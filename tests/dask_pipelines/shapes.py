@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import Any
 
-from flowkit import ParallelStage, Pipeline, StageContext, stage
+from flowkit import ParallelStage, Pipeline, StageContext, StageStatus, StageTimeoutError, stage
 
 
 def _wait_for(path: Path, limit: float) -> bool:
@@ -292,3 +293,22 @@ def cached_items(cached_square_items: int) -> int:
 
 
 caching = Pipeline([cached_square, cached_items], name="caching")
+
+
+def check_a_timeout_fails_only_its_stage(executor: Any, workdir: Path) -> None:
+    """Run `timing_out` on ``executor``: ``hangs`` (which would block for 60 s) fails with
+    `StageTimeoutError` soon, and the rest of the run goes on."""
+    release = workdir / "release"
+    try:
+        start = time.monotonic()
+        result = timing_out.run(
+            {"release": str(release), "x": 1}, executor=executor, fail_fast=False
+        )
+        elapsed = time.monotonic() - start
+    finally:
+        release.touch()  # frees the worker thread the abandoned task still occupies
+    hangs = result.stages["hangs"]
+    assert hangs.status is StageStatus.FAILED
+    assert isinstance(hangs.error, StageTimeoutError)
+    assert result["after_unaffected"] == 102
+    assert elapsed < 20  # the driver stopped waiting
