@@ -18,7 +18,7 @@ from typing import Any
 from flowkit import _events as ev
 from flowkit._calls import Call
 from flowkit._conclude import context
-from flowkit._fanout import fan_out, item_done, item_settled, open_group, release
+from flowkit._fanout import fan_out, free_group_slots, item_done, item_settled, open_group
 from flowkit._hot import open_call, record_success
 from flowkit._pipelining import Withdrawn, withdraw
 from flowkit._plan import CACHED, CONDITIONAL, CONTEXT_ARG, FAN_OUT, GROUP
@@ -84,7 +84,7 @@ class Run(RunState):
         """Take the outcome of ``call``: its output (``ok``) or its error. ``worker`` (where
         it ran, for executor objects) goes into the events."""
         if call.run is not self:
-            release(call.run)
+            free_group_slots(call.run)
             call.run.complete(call, ok, value, worker)  # a parallel group's child
             return
         k = call.node
@@ -106,7 +106,7 @@ class Run(RunState):
         """flowkit failed around ``call`` (e.g. the executor could not send it): its stage
         ends FAILED with ``error``, without hook or event, and the run goes on."""
         if call.run is not self:
-            release(call.run)
+            free_group_slots(call.run)
             call.run.crashed(call, error)
         else:
             self.crash(call.node, error)

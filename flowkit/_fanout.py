@@ -169,7 +169,7 @@ def open_group(run: Run, call: Call) -> None:
         run.group_ended(group)
 
 
-def release(group: RunState) -> None:
+def free_group_slots(group: RunState) -> None:
     """A call of ``group`` (a nested run) came back: each group on the way up to the root
     has one call fewer running against its ``max_workers``."""
     while group.parent is not None:

@@ -132,7 +132,7 @@ class RunState:
         self.delayed: list[Call] = []  # retries to wait for: the scheduler takes them
         self.stopping = self.interrupted = False
         self.cap: int | None = None  # a parallel group's max_workers
-        self.active = 0  # calls of this group running (see flowkit._fanout.release)
+        self.active = 0  # calls of this group running (see flowkit._fanout.free_group_slots)
         self.overrides = overrides or {}
         self.wall0 = self.mono0 = self.shift = 0.0
         if parent is not None:
