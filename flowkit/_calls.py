@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, Any
 
+from flowkit import _daemons as daemons
 from flowkit._stage import Stage
 from flowkit.errors import StageTimeoutError
 
@@ -137,7 +138,7 @@ def call_in_thread(fn: Callable[[], Any], name: str, timeout: float) -> Any:
         finally:
             done.set()
 
-    threading.Thread(target=target, name=f"flowkit-{name}", daemon=True).start()
+    daemons.start(target, f"flowkit-{name}")
     if not done.wait(timeout):
         raise StageTimeoutError(name, timeout)
     ok, value = outcome[0]
@@ -173,11 +174,8 @@ def call_sync(stage: Stage, kwargs: dict[str, Any]) -> Any:
 def in_daemon_thread(
     loop: asyncio.AbstractEventLoop, fn: Callable[[Call], Outcome], call: Call
 ) -> asyncio.Future[Any]:
-    """Run ``fn(call)`` in a new daemon thread; the returned future gets its outcome.
-
-    Not a ThreadPoolExecutor: its threads are joined at interpreter exit, so a sync stage
-    abandoned at an interrupt would keep the process alive until it returned.
-    """
+    """Run ``fn(call)`` in a daemon thread (`flowkit._daemons`); the returned future gets
+    its outcome."""
     future: asyncio.Future[Any] = loop.create_future()
 
     def settle(outcome: Outcome) -> None:
@@ -190,5 +188,5 @@ def in_daemon_thread(
         with contextlib.suppress(RuntimeError):
             loop.call_soon_threadsafe(settle, outcome)
 
-    threading.Thread(target=target, name="flowkit-async", daemon=True).start()
+    daemons.start(target, "flowkit-async")
     return future

@@ -835,8 +835,9 @@ class TestInterrupt:
 SIGINT_SCRIPT = """
 import json, os, signal, sys, threading, time
 from structlog.testing import capture_logs
-from flowkit import Pipeline, PipelineInterrupted, stage
+from flowkit import Pipeline, PipelineInterrupted, _daemons, stage
 
+_daemons.IDLE_S = 0.05  # idle workers end at once: joining every thread below waits for blocked
 blocked_started = threading.Event()
 release = threading.Event()
 

@@ -6,8 +6,7 @@ stage. Calls the scheduler submits wait in a queue; the scheduler's loop adds a 
 when that queue stops moving for ``HANDOFF_S``, so trivial stages stay on one thread (no
 lock and GIL convoy) while stages that block still fan out to every worker.
 
-Daemon threads, not a ThreadPoolExecutor: its threads are joined at interpreter exit, so a
-call abandoned at an interrupt or a timeout would keep the process alive.
+Workers are daemon threads, reused across runs (`flowkit._daemons`).
 """
 
 from __future__ import annotations
@@ -17,6 +16,7 @@ import threading
 from collections import deque
 from typing import TYPE_CHECKING
 
+from flowkit import _daemons as daemons
 from flowkit._calls import Call, run_here
 
 if TYPE_CHECKING:
@@ -86,7 +86,7 @@ class ThreadPool:
 
     def _spawn(self) -> None:
         self._threads += 1
-        threading.Thread(target=self._worker, name="flowkit-worker", daemon=True).start()
+        daemons.start(self._worker, "flowkit-worker")
 
     def _next(self) -> Call | None:
         """Wait for a submitted call (lock held); None once the pool is closed."""
