@@ -49,13 +49,16 @@ def record_success(run: RunState, k: int, value: Any) -> None:
     run.release(k)
 
 
-def sweep(run: Run, lock: Lock, others: Callable[[], None] = lambda: None) -> None:
-    """Run the ready hot stages of ``run`` in this thread, in pipeline order, until the next
-    ready stage is not hot or takes pipeline inputs (`open_call` makes its call), a
-    dependency of it did not succeed, one fails, or the run stops. ``lock`` is the
-    scheduler's, held by the caller and released around each call, so other workers
-    (``threads``) go on meanwhile; ``others()`` is called before a call while more stages
-    are ready, so the scheduler can hand those to other workers.
+def sweep(run: Run, lock: Lock | None, others: Callable[[], None] = lambda: None) -> None:
+    """Run the ready hot stages of root run ``run`` in this thread, in pipeline order,
+    until the next ready stage is not hot or takes pipeline inputs (`open_call` makes its
+    call), a dependency of it did not succeed, one fails, the run stops, or a due retry, a
+    ``map_over`` item or a group's child waits (those go first, via `Run.next_call`).
+
+    ``lock`` is the scheduler's, held by the caller and released around each call, so other
+    workers (``threads``) go on meanwhile; ``others()`` is then called before a call while
+    more stages are ready, so the scheduler can hand those to other workers. ``sequential``
+    passes None: no other thread takes the lock.
 
     The same steps as `open_call`, the call and `record_success`, inlined, with the
     arguments passed by position (a stage whose parameters are all dependencies takes them
@@ -63,15 +66,19 @@ def sweep(run: Run, lock: Lock, others: Callable[[], None] = lambda: None) -> No
     them are most of what a plain stage costs. A failed call goes to `Run.complete` like
     any other (retries, fail-fast), and the sweep ends there.
     """
-    if run.urgent or run.groups or run.parent is not None:
-        return  # due retries and map items go first; a group's children run via next_call
-    plan, root, ready, hot = run.plan, run.root, run.ready, run.hot
+    plan, root, ready, hot, urgent, groups = (
+        run.plan,
+        run.root,
+        run.ready,
+        run.hot,
+        run.urgent,
+        run.groups,
+    )
     args, takes_inputs, direct, dependents = plan.args, plan.inputs, plan.direct, plan.dependents
     status, outputs, waiting = run.status, run.outputs, run.waiting
     attempts, first_start, ended = run.attempts, run.first_start, run.ended
-    while ready and not root.stopping:
-        k = ready[0]
-        if not hot[k] or takes_inputs[k]:
+    while ready and hot[k := ready[0]] and not takes_inputs[k]:
+        if root.stopping or urgent or groups:
             return
         values = []
         for _, j in args[k]:
@@ -79,16 +86,17 @@ def sweep(run: Run, lock: Lock, others: Callable[[], None] = lambda: None) -> No
                 return
             values.append(outputs[j])
         heappop(ready)
-        if ready:
-            others()
         attempts[k] = 1
         first_start[k] = started = monotonic()
-        lock.release()
+        if lock is not None:
+            if ready:
+                others()
+            lock.release()
         try:
             ok, value = True, direct[k](*values)  # type: ignore[misc]
         except BaseException as error:  # noqa: BLE001 - the engine decides what it means
             ok, value = False, error
-        finally:
+        if lock is not None:  # no `finally`: a worker thread gets no asynchronous exception
             lock.acquire()
         if not ok or status[k] is not PENDING:
             _not_a_success(run, k, value, started)

@@ -223,7 +223,7 @@ def _inline(scheduler: Scheduler) -> None:
         if timers:
             scheduler.tick()
         if run.ready:
-            sweep(run, scheduler.lock)
+            sweep(run, None)  # no other thread takes the lock
         call = next_call()
         if call is not None:
             ok, value = run_here(call)
