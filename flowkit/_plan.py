@@ -97,6 +97,7 @@ class Plan:
         order_only: Per stage, the indices of its ``depends_on`` dependencies.
         inputs: Per stage, the parameters that are pipeline inputs.
         waiting: Per stage, how many dependencies it waits for.
+        sources: The stages ready when a run starts (no dependency, not overridden).
         dependents: Per stage, the indices of the stages that wait for it.
         shape: Per stage, the bits above; ``direct``: the fast path's function or None.
         quiet: Per stage, True when the engine may skip everything but the call itself
@@ -118,6 +119,7 @@ class Plan:
         "required",
         "retries",
         "shape",
+        "sources",
         "stages",
         "waiting",
     )
@@ -144,6 +146,7 @@ class Plan:
         for stage, k in zip(self.stages, index.values(), strict=True):
             self._link(k, stage, graph, dependents)
         self.dependents = [tuple(d) for d in dependents]
+        self.sources = [k for k, n in enumerate(self.waiting) if not n and k not in self.overridden]
         self.direct = [
             _direct(s, shape, len(args))
             for s, shape, args in zip(self.stages, self.shape, self.args, strict=True)

@@ -12,7 +12,7 @@ import time
 import uuid
 from array import array
 from collections import deque
-from collections.abc import Iterator, Mapping, MutableSequence
+from collections.abc import Iterator, Mapping
 from heapq import heappush
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -117,12 +117,10 @@ class RunState:
         self.status: list[StageStatus] = [PENDING] * n
         self.outputs: list[Any] = [None] * n
         self.records = Records(self, n)
-        # Monotonic times, kept in flat arrays of doubles once the run ends (`finish`): no
-        # float object per stage. Lists while it runs: an array's item assignment costs
-        # more than the rest of a hot stage's bookkeeping.
-        self.ended: MutableSequence[float] = [0.0] * n  # the end of a stage on the hot path
+        # Monotonic times in flat arrays of doubles: no float object per stage.
+        self.ended = array("d", bytes(8 * n))  # the end of each stage ended on the hot path
         self.attempts = [0] * n
-        self.first_start: MutableSequence[float] = [0.0] * n
+        self.first_start = array("d", bytes(8 * n))
         self.waiting = plan.waiting.copy()
         self.remaining = n
         self.ready: list[int] = []  # a heap: the smallest index first keeps pipeline order
@@ -146,9 +144,7 @@ class RunState:
 
     def open_initial(self) -> None:
         overridden = self.plan.overridden
-        self.ready = [
-            k for k, waiting in enumerate(self.waiting) if not waiting and k not in overridden
-        ]
+        self.ready = self.plan.sources.copy()  # ascending: already a heap
         for k in sorted(overridden):
             name = self.plan.names[k]
             self.record(k, StageResult(name, SUCCESS, self.overrides[name]))
@@ -228,7 +224,6 @@ class RunState:
     def finish(self) -> PipelineResult:
         """Cancel every stage that did not end, emit the pipeline's event, return the result."""
         self.close()
-        self.first_start, self.ended = array("d", self.first_start), array("d", self.ended)
         interrupted = self.interrupted
         if interrupted:
             status = PipelineStatus.CANCELLED
