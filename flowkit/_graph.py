@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import gc
 import heapq
 from collections.abc import Collection, Iterable, Mapping
@@ -36,9 +37,15 @@ class Graph:
 
     stages: Mapping[str, Stage]
     dependencies: Mapping[str, tuple[str, ...]]
-    dependents: Mapping[str, tuple[str, ...]]
     order: tuple[str, ...]
     inputs: Mapping[str, InputSpec]
+
+    @functools.cached_property
+    def dependents(self) -> Mapping[str, tuple[str, ...]]:
+        """The stages that depend on each stage. Made when first read: a run needs only
+        ``dependencies``, and a tuple per stage is a tenth of a large graph's memory."""
+        found = _dependents(self.stages, self.dependencies)
+        return {name: tuple(names) for name, names in found.items()}
 
 
 def compile_graph(stages: Mapping[str, Stage], outside: Collection[str] = ()) -> Graph:
@@ -66,15 +73,16 @@ def compile_graph(stages: Mapping[str, Stage], outside: Collection[str] = ()) ->
 
 def _infer(stages: Mapping[str, Stage], outside: Collection[str]) -> Graph:
     dependencies: dict[str, tuple[str, ...]] = {}
-    dependents: dict[str, list[str]] = {name: [] for name in stages}
     takers: dict[str, list[Stage]] = {}
     mismatch: PipelineDefinitionError | None = None  # raised after the cycle check
+    ordered = True  # so far every dependency was registered before its dependent
     for name, stage in stages.items():
         deps: dict[str, None] = {}
         params = stage.parameters
         for param in params:
             if param in stages:
                 deps[param] = None
+                ordered = ordered and param in dependencies  # those are the stages seen
                 if mismatch is None:
                     mismatch = _mismatch(stage, param, stages[param])
             elif param != CONTEXT:
@@ -82,23 +90,32 @@ def _infer(stages: Mapping[str, Stage], outside: Collection[str]) -> Graph:
         for dep in stage.depends_on:
             if dep in stages:
                 deps[dep] = None
+                ordered = ordered and dep in dependencies
             elif dep not in outside:
                 raise UnknownDependencyError(name, dep, stages)
         found = tuple(deps)
         # Most stages depend on exactly their parameters: share that tuple (48 bytes a stage).
         dependencies[name] = params if found == params else found
-        for dep in deps:
-            dependents[dep].append(name)
-    order = _topological_order(stages, dependencies, dependents)
+    # Registration order, when topological, is what Kahn's algorithm would return.
+    order = tuple(stages) if ordered else _topological_order(stages, dependencies)
     if mismatch is not None:
         raise mismatch
     return Graph(
         stages=stages,
         dependencies=dependencies,
-        dependents={name: tuple(names) for name, names in dependents.items()},
         order=order,
         inputs={param: _input_spec(param, users) for param, users in takers.items()},
     )
+
+
+def _dependents(
+    stages: Mapping[str, Stage], dependencies: Mapping[str, tuple[str, ...]]
+) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {name: [] for name in stages}
+    for name, deps in dependencies.items():
+        for dep in deps:
+            found[dep].append(name)
+    return found
 
 
 def _input_spec(param: str, users: list[Stage]) -> InputSpec:
@@ -113,11 +130,10 @@ def _input_spec(param: str, users: list[Stage]) -> InputSpec:
 
 
 def _topological_order(
-    stages: Mapping[str, Stage],
-    dependencies: Mapping[str, tuple[str, ...]],
-    dependents: Mapping[str, list[str]],
+    stages: Mapping[str, Stage], dependencies: Mapping[str, tuple[str, ...]]
 ) -> tuple[str, ...]:
     """Kahn's algorithm; ties broken by registration order, so the order is deterministic."""
+    dependents = _dependents(stages, dependencies)
     index = {name: i for i, name in enumerate(stages)}
     names = list(stages)
     waiting = {name: len(deps) for name, deps in dependencies.items()}

@@ -221,6 +221,21 @@ class TestOrder:
 
 
 class TestCycles:
+    def test_a_stage_depending_on_itself_is_a_cycle(self) -> None:
+        # Registration order is taken as the order when every dependency comes first: a
+        # stage that is its own dependency must not pass for one.
+        def a(a: int) -> int:
+            return a
+
+        @stage(depends_on=["b"])
+        def b() -> int:
+            return 1
+
+        for pipeline in (Pipeline([a]), Pipeline([b])):
+            with pytest.raises(CycleError) as info:
+                pipeline.validate()
+            assert len(set(info.value.cycle)) == 1
+
     def test_two_stage_cycle(self) -> None:
         def a(b: int) -> int:
             return b
