@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 import gc
+import itertools
+import statistics
 import sys
 import time
 import tracemalloc
@@ -45,6 +47,14 @@ def best(fn: Callable[[], Any], reference: Callable[[], Any], reps: int, per: in
             call()
             kept.append(time.process_time() - start)
     return min(times[0]) / per * US, min(times[1]) / per * US
+
+
+def per_stage_of(call: Callable[[Any], Any], workload: workloads.Workload, times: int) -> float:
+    """CPU seconds per stage of ``call(workload)``, run ``times`` times."""
+    start = time.process_time()
+    for _ in range(times):
+        call(workload)
+    return (time.process_time() - start) / times / workload.size
 
 
 def interpreter(workload: workloads.Workload) -> Callable[[], Any]:
@@ -96,36 +106,43 @@ def rows(quick: bool, reps: int) -> list[tuple[str, float, float, str]]:
         out.append((f"fan-in 1,000 {executor}", *pair, "us/stage"))
     pair = best(lambda: fk.build(chain), lambda: plain_build(chain), max(1, reps // 2), 10_000)
     out.append(("build 10,000", *pair, "us/stage"))
-    out.extend(growth(fk, small, large, max(1, reps // 2)))
+    out.extend(growth(fk, small, large, reps))
     out.append(outputs_access(fk, chain, pipeline))
     return out
 
 
 def growth(fk: Any, small: int, large: int, reps: int) -> list[tuple[str, float, float, str]]:
-    """How the per-stage cost grows from ``small`` to ``large`` stages, and memory."""
-    per_stage: dict[tuple[str, int], tuple[float, float]] = {}
-    big = None
-    for n in (small, large):
-        workload = workloads.chain(n)
-        built = fk.build(workload)
-        per_stage["build", n] = best(
-            lambda w=workload: fk.build(w), lambda w=workload: plain_build(w), reps, n
-        )
-        per_stage["run", n] = best(
-            fk.runner(built, workload, "sequential"), interpreter(workload), reps, n
-        )
-        big = workload
-        del built
+    """How the per-stage cost grows from ``small`` to ``large`` stages, and memory.
+
+    Each of ``reps`` rounds times both sizes back to back (the small one repeated to take
+    as long as the large one) for flowkit, then for its reference; a figure is the median
+    of the rounds' growths. Timing each size apart let the machine's drift between them
+    decide the figure, for either side."""
+    small_chain, big = workloads.chain(small), workloads.chain(large)
+    runs = {w.size: fk.runner(fk.build(w), w, "sequential") for w in (small_chain, big)}
+    references = {w.size: interpreter(w) for w in (small_chain, big)}
+    timed = {
+        "build": (lambda w: fk.build(w), plain_build),
+        "run": (lambda w: runs[w.size](), lambda w: references[w.size]()),
+    }
+    grown: dict[tuple[str, int], list[float]] = {k: [] for k in itertools.product(timed, (0, 1))}
+    for call in itertools.chain(*timed.values()):  # the first run also compiles the plan
+        call(small_chain), call(big)
+    for _ in range(reps):
+        for kind, sides in timed.items():
+            for side, call in enumerate(sides):
+                per_small = per_stage_of(call, small_chain, max(1, large // small))
+                grown[kind, side].append(per_stage_of(call, big, 1) / per_small)
+    runs.clear()
     out = [
         (
             f"{kind} growth {small:,} -> {large:,} (x)",
-            per_stage[kind, large][0] / per_stage[kind, small][0],
-            per_stage[kind, large][1] / per_stage[kind, small][1],
+            statistics.median(grown[kind, 0]),
+            statistics.median(grown[kind, 1]),
             "x",
         )
-        for kind in ("build", "run")
+        for kind in timed
     ]
-    assert big is not None
 
     def flowkit_kept() -> Any:
         pipeline = fk.build(big)
