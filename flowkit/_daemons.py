@@ -66,8 +66,10 @@ def _serve(job: Job) -> None:
     thread, parking = threading.current_thread(), _parking
     while True:
         contextvars.Context().run(job)  # an empty context, as in a new thread
+        if parking is not _parking:  # forked from a job: the parent's parking is not ours
+            return
         handed = parking.next_job()
-        if handed is None or parking is not _parking:  # idle too long, or forked
+        if handed is None:  # idle too long
             return
         job, thread.name = handed
 
