@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from hypothesis import given, settings
+from pipelines import broken
 from strategies import Dag, dags, dags_with_back_edge
 
 from flowkit import (
@@ -577,21 +578,13 @@ def test_unknown_option_is_rejected_at_decoration_time() -> None:
 
 @pytest.mark.parametrize("collecting", [True, False])
 def test_building_a_graph_leaves_the_garbage_collector_as_it_was(collecting: bool) -> None:
-    @stage
-    def a(b: int) -> int:
-        return b
-
-    @stage
-    def b(a: int) -> int:
-        return a
-
     was = gc.isenabled()
     (gc.enable if collecting else gc.disable)()
     try:
         Pipeline([stage(lambda: 1, name="one")]).validate()
         assert gc.isenabled() is collecting
         with pytest.raises(CycleError):
-            Pipeline([a, b]).validate()
+            Pipeline([broken.a, broken.b]).validate()  # a two-stage loop
         assert gc.isenabled() is collecting  # also after the error
     finally:
         (gc.enable if was else gc.disable)()
